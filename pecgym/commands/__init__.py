@@ -1,0 +1,1 @@
+"""Sub-commands of the ``pecgym`` CLI, one module each with a ``register(subparsers)``."""

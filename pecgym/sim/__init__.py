@@ -1,0 +1,1 @@
+"""Cluster simulator core: hardware, cost model, batched state, metrics (no gymnasium)."""

@@ -1,0 +1,96 @@
+"""Configuration of one simulated cluster (shared by every env of a batch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from pecgym.sim.costmodel import CostModel
+
+SP_METHODS = ("ulysses", "ring")
+
+
+class ConfigError(ValueError):
+    """An impossible cluster or simulator configuration; the message names the field."""
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """A cluster of identical instances (one model replica on ``tp`` GPUs each).
+
+    Attributes:
+        model, gpu, tp: what each instance runs on (see :mod:`pecgym.sim.hardware`).
+        num_instances: instances in the cluster (at most 64).
+        chunk_tokens: prefill tokens carried by one mixed (prefill + decode) iteration.
+        sp_method: sequence-parallel prefill over several instances: ``"ulysses"`` (fast SP,
+            all-to-all) or ``"ring"`` (ring attention).
+        sp_tokens_per_instance: KV tokens one instance of an SP group is sized for
+            (PecSched's scalability simulator uses 64K).
+        short_threshold: inputs longer than this are "long" (PecSched code: 4096).
+        starvation_timeout: a long request not started within this many seconds is starved.
+        ttft_slo: TTFT service-level objective in seconds (QLLM: 3 s).
+        decision_interval: ``None`` lets the policy decide at every event; a number makes
+            decisions only every so many seconds (events in between still happen on time).
+        horizon: simulated seconds after which an episode is truncated (``None``: run until
+            every request is done).
+        memory_utilization: share of GPU memory usable for weights and KV cache.
+    """
+
+    model: str = "llama-3-8b"
+    gpu: str = "a100"
+    tp: int = 1
+    num_instances: int = 8
+    chunk_tokens: int = 512
+    sp_method: str = "ulysses"
+    sp_tokens_per_instance: int = 65536
+    short_threshold: int = 4096
+    starvation_timeout: float = 300.0
+    ttft_slo: float = 3.0
+    decision_interval: float | None = None
+    horizon: float | None = None
+    memory_utilization: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.num_instances <= 64:
+            raise ConfigError(f"num_instances must be in [1, 64], got {self.num_instances}")
+        if self.chunk_tokens < 1:
+            raise ConfigError(f"chunk_tokens must be >= 1, got {self.chunk_tokens}")
+        if self.sp_method not in SP_METHODS:
+            raise ConfigError(f"sp_method must be one of {SP_METHODS}, got {self.sp_method!r}")
+        if self.sp_tokens_per_instance < 1:
+            raise ConfigError("sp_tokens_per_instance must be >= 1")
+        if self.short_threshold < 1:
+            raise ConfigError(f"short_threshold must be >= 1, got {self.short_threshold}")
+        if self.starvation_timeout <= 0 or self.ttft_slo <= 0:
+            raise ConfigError("starvation_timeout and ttft_slo must be > 0")
+        if self.decision_interval is not None and not self.decision_interval > 0:
+            raise ConfigError(f"decision_interval must be > 0, got {self.decision_interval}")
+        if self.horizon is not None and not self.horizon > 0:
+            raise ConfigError(f"horizon must be > 0, got {self.horizon}")
+        if not 0 < self.memory_utilization <= 1:
+            raise ConfigError("memory_utilization must be in (0, 1]")
+        _ = self.cost_model  # validates model, gpu and tp (and that the weights fit)
+
+    @cached_property
+    def cost_model(self) -> CostModel:
+        """The cost model of one instance."""
+        try:
+            return CostModel(
+                self.model,
+                self.gpu,
+                self.tp,
+                memory_utilization=self.memory_utilization,
+                chunk_tokens=self.chunk_tokens,
+            )
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+
+    @property
+    def kv_capacity(self) -> int:
+        """KV-cache tokens that fit on one instance."""
+        return int(self.cost_model.kv_capacity_tokens)
+
+    @property
+    def instances_per_node(self) -> int:
+        """Instances sharing one server (NVLink domain)."""
+        return max(1, self.cost_model.gpu.gpus_per_node // self.tp)

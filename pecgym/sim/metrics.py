@@ -1,0 +1,167 @@
+"""Per-request metrics and episode summaries (all times in seconds).
+
+Vocabulary: queueing delay = arrival to start of execution; TTFT = arrival to first token
+(end of prefill); TBT = mean time between later tokens; JCT = arrival to last token.
+Classes: short/long (input above ``short_threshold``), LS/BE (latency-sensitive label).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from pecgym.sim.simulator import ClusterSim
+from pecgym.sim.state import ReqState
+
+LATENCY_METRICS = ("queueing_delay", "ttft", "tbt", "jct")
+STATISTICS = {"mean": np.mean, "p50": 50, "p90": 90, "p99": 99}
+
+
+def request_frame(sim: ClusterSim, env: int = 0) -> pd.DataFrame:
+    """One row per request of env ``env``: workload, state, timestamps and metrics."""
+    n = int(sim.num_requests[env])
+    row = (env, slice(0, n))
+    arrival = sim.arrival[row]
+    output = sim.output_tokens[row]
+    first, finish = sim.t_first_token[row], sim.t_finish[row]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tbt = np.where(output > 1, (finish - first) / (output - 1), np.nan)
+    frame = pd.DataFrame(
+        {
+            "arrival": arrival,
+            "input_tokens": sim.input_tokens[row],
+            "output_tokens": output,
+            "is_long": sim.is_long[row],
+            "latency_sensitive": sim.latency_sensitive[row],
+            "state": pd.Categorical.from_codes(sim.state[row], [s.name.lower() for s in ReqState]),
+            "t_start": sim.t_start[row],
+            "t_first_token": first,
+            "t_finish": finish,
+            "queueing_delay": sim.t_start[row] - arrival,
+            "ttft": first - arrival,
+            "tbt": tbt,
+            "jct": finish - arrival,
+            "prefill_preemptions": sim.prefill_preemptions[row],
+            "decode_preemptions": sim.decode_preemptions[row],
+            "evictions": sim.evictions[row],
+            "migrations": sim.migrations[row],
+        }
+    )
+    frame.index.name = "request"
+    return frame
+
+
+def _stat(values: np.ndarray, how) -> float:
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return math.nan
+    if callable(how):
+        return float(how(values))
+    return float(np.percentile(values, how))
+
+
+def summarize(sim: ClusterSim, env: int = 0, frame: pd.DataFrame | None = None) -> dict:
+    """Episode summary of env ``env`` as a flat dict with plain names (``ttft.p50``...)."""
+    frame = request_frame(sim, env) if frame is None else frame
+    config = sim.config
+    clock = float(sim.clock[env])
+    done = (frame["state"] == "done").to_numpy()
+    arrived = (frame["state"] != "pending").to_numpy()
+    long_ = frame["is_long"].to_numpy()
+    labelled = bool(frame["latency_sensitive"].any())
+    classes = {"": np.ones(len(frame), dtype=bool), "short": ~long_, "long": long_}
+    if labelled:
+        ls = frame["latency_sensitive"].to_numpy()
+        classes.update({"ls": ls, "be": ~ls})
+
+    out: dict[str, float | int | bool | str] = {
+        "requests": len(frame),
+        "completed": int(done.sum()),
+        "unfinished": int((arrived & ~done).sum()),
+        "not_arrived": int((~arrived).sum()),
+        "truncated": bool(sim.truncated[env]),
+        "stalled": bool(sim.stalled[env]),
+        "sim_time": clock,
+    }
+    for state in ReqState:
+        out[f"state.{state.name.lower()}"] = int((frame["state"] == state.name.lower()).sum())
+    for metric in LATENCY_METRICS:
+        values = frame[metric].to_numpy()
+        for label, mask in classes.items():
+            prefix = f"{metric}.{label}." if label else f"{metric}."
+            for stat, how in STATISTICS.items():
+                out[prefix + stat] = _stat(values[mask], how)
+
+    first_arrival = float(frame["arrival"].min()) if len(frame) else 0.0
+    last_finish = float(np.nanmax(frame["t_finish"])) if done.any() else clock
+    makespan = max(last_finish - first_arrival, 0.0)
+    out["makespan"] = makespan
+    rate = (lambda count: count / makespan) if makespan > 0 else (lambda count: math.nan)
+    out["throughput_rps"] = rate(done.sum())
+    out["short_throughput_rps"] = rate((done & ~long_).sum())
+    out["tokens_per_s"] = rate(frame["output_tokens"].to_numpy()[done].sum())
+    out["long_prefill_preemptions"] = int(frame["prefill_preemptions"][long_].sum())
+    out["prefill_preemptions"] = int(frame["prefill_preemptions"].sum())
+    out["decode_preemptions"] = int(frame["decode_preemptions"].sum())
+    out["kv_evictions"] = int(frame["evictions"].sum())
+    out["decode_migrations"] = int(frame["migrations"].sum())
+
+    waited = np.where(np.isnan(frame["t_start"]), clock - frame["arrival"], frame["queueing_delay"])
+    starved = long_ & arrived & (waited > config.starvation_timeout)
+    out["starved_long"] = int(starved.sum())
+    out["starvation_rate"] = float(starved.sum() / long_.sum()) if long_.any() else 0.0
+
+    busy, idle = sim.busy_time[env].sum(), sim.idle_time[env].sum()
+    out["gpu_idle_rate"] = float(idle / (busy + idle)) if busy + idle > 0 else math.nan
+
+    ttft = frame["ttft"].to_numpy()
+    slo_pool = classes["ls"] if labelled else classes[""]
+    met = np.isfinite(ttft) & (ttft <= config.ttft_slo)
+    out["slo_attainment"] = (
+        float(met[slo_pool & arrived].mean()) if (slo_pool & arrived).any() else math.nan
+    )
+    return out
+
+
+def summary_table(summary: dict) -> pd.DataFrame:
+    """The latency figures of a summary as a table: one row per metric and statistic,
+    one column per request class."""
+    classes = ["all", "short", "long"] + (["ls", "be"] if "ttft.ls.p50" in summary else [])
+    rows = {}
+    for metric in LATENCY_METRICS:
+        for stat in STATISTICS:
+            rows[f"{metric} {stat}"] = [
+                summary.get(f"{metric}.{stat}" if c == "all" else f"{metric}.{c}.{stat}")
+                for c in classes
+            ]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=classes)
+
+
+HEADLINE = (
+    "requests",
+    "completed",
+    "unfinished",
+    "makespan",
+    "throughput_rps",
+    "short_throughput_rps",
+    "tokens_per_s",
+    "long_prefill_preemptions",
+    "kv_evictions",
+    "starvation_rate",
+    "gpu_idle_rate",
+    "slo_attainment",
+)
+
+
+def format_summary(summary: dict) -> str:
+    """A readable report: headline figures, then the latency table (seconds)."""
+    width = max(len(k) for k in HEADLINE)
+    lines = []
+    for key in HEADLINE:
+        value = summary[key]
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        lines.append(f"{key:<{width}}  {text}")
+    table = summary_table(summary).to_string(float_format=lambda v: f"{v:.4g}", na_rep="-")
+    return "\n".join(lines) + "\n\nlatency (s)\n" + table

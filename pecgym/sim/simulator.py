@@ -1,0 +1,753 @@
+"""The batched cluster simulator: E independent clusters in one set of NumPy arrays.
+
+Every array has a leading env axis: per request ``(E, R)``, per instance ``(E, I)``, per env
+``(E,)``. Each env keeps its own clock and jumps to its own next event; between events every
+rate is constant (a fluid model of continuous batching), so event times are exact. See
+``docs/design.md`` for the model and the reasoning behind it.
+
+Per instance and iteration: one prefill chunk (at most one prefill job per instance) plus the
+whole decode batch. A prefill running alone goes at full speed; beside a decode batch it gets
+the chunk's share of each mixed iteration, and the decode batch pays the chunk's time too.
+A request on several instances (sequence parallelism) moves at the pace of its slowest member.
+KV memory is reserved for the whole prompt at start and grows with every decoded token; when
+an instance runs out, the engine evicts its most recently started decode (recompute), as
+vLLM does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pecgym.sim.config import ClusterConfig, ConfigError
+from pecgym.sim.groups import GroupIndex, group_max, group_members, group_min, group_sum
+from pecgym.sim.state import (
+    DECODING,
+    DONE,
+    KEEP,
+    PREEMPTED,
+    PREFILLING,
+    RECOMPUTE,
+    SWAP,
+    WAITING,
+    Op,
+    Reject,
+    ReqState,
+)
+
+NO_PREEMPT = 0
+from pecgym.traces.workload import Workload
+
+_EPS = 1e-9
+_MAX_EVENTS_WITHOUT_PROGRESS = 10_000
+
+
+class SimulationError(RuntimeError):
+    """The simulator reached a state it cannot leave (a bug, reported with context)."""
+
+
+@dataclass
+class Commands:
+    """One scheduling command per listed env (arrays of one length; envs distinct).
+
+    ``op`` is an :class:`Op`. START uses ``req, lo, n, decode_to, mode`` (``decode_to`` -1 keeps
+    the decode on the prefill instances, otherwise the instance its KV moves to; ``mode`` is
+    how running prefills on the targets are preempted, NONE to require free instances).
+    PREEMPT uses ``req, mode``. MIGRATE uses ``req, lo`` (the new instance).
+    """
+
+    env: np.ndarray
+    op: np.ndarray
+    req: np.ndarray
+    lo: np.ndarray
+    n: np.ndarray
+    decode_to: np.ndarray
+    mode: np.ndarray
+
+    def select(self, rows: np.ndarray) -> Commands:
+        """The commands at ``rows`` (for :meth:`empty` commands, rows are env indices)."""
+        return Commands(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+
+    @classmethod
+    def empty(cls, size: int) -> Commands:
+        """``size`` NOOP commands for envs 0..size-1."""
+        zeros = np.zeros(size, dtype=np.int64)
+        return cls(
+            env=np.arange(size),
+            op=zeros.copy(),
+            req=zeros.copy(),
+            lo=zeros.copy(),
+            n=np.ones(size, dtype=np.int64),
+            decode_to=np.full(size, -1, dtype=np.int64),
+            mode=zeros.copy(),
+        )
+
+
+class ClusterSim:
+    """E independent clusters of ``config.num_instances`` instances, each with a workload."""
+
+    def __init__(self, config: ClusterConfig, workloads: Sequence[Workload]) -> None:
+        if not workloads:
+            raise ConfigError("ClusterSim needs at least one workload (one per env)")
+        self.config = config
+        self.cost = config.cost_model
+        self.num_envs = len(workloads)
+        self.num_instances = config.num_instances
+        self.kv_capacity = float(config.kv_capacity)
+        self._solo_chunk_time = float(self.cost.iteration_time(config.chunk_tokens, 0, 0))
+        self._allocate(max(len(w) for w in workloads))
+        for env, workload in enumerate(workloads):
+            self.load(env, workload)
+
+    # ----------------------------------------------------------------- state and loading
+    def _allocate(self, num_requests: int) -> None:
+        e, r, i = self.num_envs, max(num_requests, 1), self.num_instances
+        self.num_requests_max = r
+        # workload (per request)
+        self.arrival = np.full((e, r), np.inf)
+        self.input_tokens = np.zeros((e, r), dtype=np.int64)
+        self.output_tokens = np.zeros((e, r), dtype=np.int64)
+        self.is_long = np.zeros((e, r), dtype=bool)
+        self.latency_sensitive = np.zeros((e, r), dtype=bool)
+        self.exists = np.zeros((e, r), dtype=bool)
+        # dynamic state (per request)
+        self.state = np.zeros((e, r), dtype=np.int8)
+        self.group_lo = np.zeros((e, r), dtype=np.int64)
+        self.group_n = np.zeros((e, r), dtype=np.int64)
+        self.decode_to = np.full((e, r), -1, dtype=np.int64)
+        self.prefill_len = np.zeros((e, r), dtype=np.int64)
+        self.prefill_work = np.ones((e, r))  # seconds of prefill alone on its group
+        self.prefill_done = np.zeros((e, r))  # fraction of the prefill done
+        self.generated = np.zeros((e, r))  # output tokens produced (fluid)
+        self.kv_tokens = np.zeros((e, r))  # KV tokens held on GPUs (whole request)
+        self.kv_host = np.zeros((e, r))  # KV tokens swapped to host memory
+        self.ready_at = np.zeros((e, r))  # blocked (swap-in / KV transfer) until then
+        self.swap_ready = np.zeros((e, r))  # copy to host finishes then
+        self.preempt_mode = np.zeros((e, r), dtype=np.int8)
+        self.resume_decode = np.zeros((e, r), dtype=bool)  # preempted while decoding
+        self.last_start = np.zeros((e, r))
+        # timestamps and counters (per request)
+        self.t_start = np.full((e, r), np.nan)
+        self.t_first_token = np.full((e, r), np.nan)
+        self.t_finish = np.full((e, r), np.nan)
+        self.prefill_preemptions = np.zeros((e, r), dtype=np.int64)
+        self.decode_preemptions = np.zeros((e, r), dtype=np.int64)
+        self.evictions = np.zeros((e, r), dtype=np.int64)
+        self.migrations = np.zeros((e, r), dtype=np.int64)
+        # per instance
+        self.prefill_req = np.full((e, i), -1, dtype=np.int64)
+        self.busy_time = np.zeros((e, i))
+        self.idle_time = np.zeros((e, i))
+        # per env
+        self.clock = np.zeros(e)
+        self.num_requests = np.zeros(e, dtype=np.int64)
+        self.next_arrival = np.zeros(e, dtype=np.int64)
+        self.first_live = np.zeros(e, dtype=np.int64)
+        self.num_done = np.zeros(e, dtype=np.int64)
+        self.at_decision = np.zeros(e, dtype=bool)
+        self.finished = np.zeros(e, dtype=bool)
+        self.truncated = np.zeros(e, dtype=bool)
+        self.stalled = np.zeros(e, dtype=bool)
+        self.num_events = np.zeros(e, dtype=np.int64)
+        self._kv_used: np.ndarray | None = None
+
+    _PER_REQUEST = (
+        "arrival input_tokens output_tokens is_long latency_sensitive exists state group_lo "
+        "group_n decode_to prefill_len prefill_work prefill_done generated kv_tokens kv_host "
+        "ready_at swap_ready preempt_mode resume_decode last_start t_start t_first_token "
+        "t_finish prefill_preemptions decode_preemptions evictions migrations"
+    ).split()
+
+    def _grow(self, num_requests: int) -> None:
+        old = {name: getattr(self, name) for name in self._PER_REQUEST}
+        keep = {name: getattr(self, name) for name in self._PER_ENV_AND_INSTANCE}
+        self._allocate(num_requests)
+        width = next(iter(old.values())).shape[1]
+        for name, values in old.items():
+            getattr(self, name)[:, :width] = values
+        for name, values in keep.items():
+            setattr(self, name, values)
+
+    _PER_ENV_AND_INSTANCE = (
+        "prefill_req busy_time idle_time clock num_requests next_arrival first_live num_done "
+        "at_decision finished truncated stalled num_events"
+    ).split()
+
+    def load(self, env: int, workload: Workload) -> None:
+        """Reset env ``env`` to time 0 with a new workload (other envs are untouched)."""
+        if not 0 <= env < self.num_envs:
+            raise IndexError(f"env {env} out of range [0, {self.num_envs})")
+        self._check_servable(workload)
+        n = len(workload)
+        if n > self.num_requests_max:
+            self._grow(n)
+        for name in self._PER_REQUEST:
+            row = getattr(self, name)[env]
+            fill = {"arrival": np.inf, "decode_to": -1, "prefill_work": 1.0}.get(name, 0)
+            if name.startswith("t_"):
+                fill = np.nan
+            row[:] = fill
+        self.arrival[env, :n] = workload.arrival
+        self.input_tokens[env, :n] = workload.input_tokens
+        self.output_tokens[env, :n] = workload.output_tokens
+        self.is_long[env, :n] = workload.input_tokens > self.config.short_threshold
+        if workload.latency_sensitive is not None:
+            self.latency_sensitive[env, :n] = workload.latency_sensitive
+        self.exists[env, :n] = True
+        self.prefill_len[env, :n] = workload.input_tokens
+        self.prefill_req[env] = -1
+        self.busy_time[env] = 0.0
+        self.idle_time[env] = 0.0
+        self.clock[env] = 0.0
+        self.num_requests[env] = n
+        self.next_arrival[env] = 0
+        self.first_live[env] = 0
+        self.num_done[env] = 0
+        self.at_decision[env] = False
+        self.finished[env] = n == 0
+        self.truncated[env] = False
+        self.stalled[env] = False
+        self.num_events[env] = 0
+        self._kv_used = None
+
+    def _check_servable(self, workload: Workload) -> None:
+        total = workload.input_tokens + workload.output_tokens
+        cluster_kv = self.kv_capacity * self.num_instances
+        too_big = np.flatnonzero(total > cluster_kv)
+        if too_big.size:
+            first = int(too_big[0])
+            raise ConfigError(
+                f"workload {workload.name!r}: {too_big.size} request(s) need more KV cache than "
+                f"the whole cluster holds ({int(cluster_kv)} tokens on {self.num_instances} "
+                f"instances); request {first} needs {int(total[first])} tokens"
+            )
+
+    # ------------------------------------------------------------------- views of state
+    def window(self) -> slice:
+        """Request indices that may be live in some env (arrived and not all done)."""
+        return slice(int(self.first_live.min()), int(self.next_arrival.max()))
+
+    def queued(self, win: slice | None = None) -> np.ndarray:
+        """Mask of requests a policy may start: waiting, or preempted and ready.
+
+        Shape ``(E, R)``, or ``(E, len(win))`` for a window of request indices.
+        """
+        win = slice(None) if win is None else win
+        state = self.state[:, win]
+        queued = state == WAITING
+        preempted = state == PREEMPTED
+        if preempted.any():
+            ready_swap = (self.preempt_mode[:, win] != SWAP) | (
+                self.swap_ready[:, win] <= self.clock[:, None]
+            )
+            queued |= preempted & ready_swap
+        return queued
+
+    def _is_queued(self, env: np.ndarray, req: np.ndarray) -> np.ndarray:
+        state = self.state[env, req]
+        ready_swap = (self.preempt_mode[env, req] != SWAP) | (
+            self.swap_ready[env, req] <= self.clock[env]
+        )
+        return (state == WAITING) | ((state == PREEMPTED) & ready_swap)
+
+    def kv_used(self) -> np.ndarray:
+        """``(E, I)`` KV tokens held on each instance (cached until the state changes)."""
+        if self._kv_used is None:
+            win = self.window()
+            env, rel = np.nonzero(self.kv_tokens[:, win] > 0)
+            req = rel + win.start
+            lo, n = self.group_lo[env, req], self.group_n[env, req]
+            used = group_sum(
+                env, lo, n, self.kv_tokens[env, req] / n, self.num_envs, self.num_instances
+            )
+            self._kv_used = np.maximum(used, 0.0)
+        return self._kv_used
+
+    def kv_free(self) -> np.ndarray:
+        """``(E, I)`` KV tokens still free on each instance."""
+        return np.maximum(self.kv_capacity - self.kv_used(), 0.0)
+
+    def prefill_free(self) -> np.ndarray:
+        """``(E, I)`` mask of instances with no prefill running."""
+        return self.prefill_req < 0
+
+    def decode_load(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(E, I)`` decode batch size and KV context of each instance's decode batch."""
+        win = self.window()
+        env, rel = np.nonzero(self.state[:, win] == DECODING)
+        req = rel + win.start
+        lo, n = self.group_lo[env, req], self.group_n[env, req]
+        batch = group_sum(env, lo, n, 1.0, self.num_envs, self.num_instances)
+        context = group_sum(
+            env, lo, n, self.kv_tokens[env, req] / n, self.num_envs, self.num_instances
+        )
+        return np.rint(batch), np.maximum(context, 0.0)
+
+    def sp_degree_for(self, tokens: np.ndarray) -> np.ndarray:
+        """Instances a prefill of ``tokens`` needs for its KV (PecSched: one per 64K tokens)."""
+        per_instance = min(self.config.sp_tokens_per_instance, self.kv_capacity)
+        need = np.ceil(np.asarray(tokens) / per_instance).astype(np.int64)
+        return np.clip(need, 1, self.num_instances)
+
+    # ---------------------------------------------------------------------- the clock
+    def advance(self, envs: np.ndarray | None = None) -> None:
+        """Run the given envs (bool mask or indices; default all) to their next decision.
+
+        A decision point is an event (in decision-interval mode: a tick) after which the env
+        has a request to schedule; an env also stops when it finishes.
+        """
+        active = np.zeros(self.num_envs, dtype=bool)
+        active[slice(None) if envs is None else envs] = True
+        active &= ~self.finished
+        self.at_decision[active] = False
+        stuck = 0
+        while active.any():
+            before = self.clock.copy()
+            self._next_event(active)
+            active &= ~(self.at_decision | self.finished)
+            stuck = stuck + 1 if np.array_equal(before, self.clock) else 0
+            if stuck > _MAX_EVENTS_WITHOUT_PROGRESS:
+                raise SimulationError(
+                    f"no simulated time passed in {stuck} events (envs "
+                    f"{np.flatnonzero(active)[:8].tolist()} at t={self.clock[active][:8]})"
+                )
+
+    def _next_event(self, active: np.ndarray) -> None:
+        """Move every active env to its own next event and process what happens there."""
+        num_envs, num_instances = self.num_envs, self.num_instances
+        now = self.clock
+        win = self.window()
+        state = self.state[:, win]
+        ready = self.ready_at[:, win] <= now[:, None]
+        d_env, d_rel = np.nonzero((state == DECODING) & ready)
+        p_env, p_rel = np.nonzero((state == PREFILLING) & ready)
+        d_req, p_req = d_rel + win.start, p_rel + win.start
+        d_lo, d_n = self.group_lo[d_env, d_req], self.group_n[d_env, d_req]
+        p_lo, p_n = self.group_lo[p_env, p_req], self.group_n[p_env, p_req]
+
+        # per-instance load and iteration times (all envs at once)
+        decodes = GroupIndex(d_env, d_lo, d_n, num_envs, num_instances)
+        batch, context = decodes.sums(1.0, self.kv_tokens[d_env, d_req] / d_n)
+        batch, context = np.rint(batch), np.maximum(context, 0.0)
+        on_slot = self.prefill_req
+        rows = np.arange(num_envs)[:, None]
+        prefilling = (on_slot >= 0) & (self.ready_at[rows, np.maximum(on_slot, 0)] <= now[:, None])
+        chunk = np.where(prefilling & (batch > 0), self.config.chunk_tokens, 0)
+        iteration = self.cost.iteration_time(chunk, batch, context)
+        prefill_share = np.where(
+            batch > 0, self._solo_chunk_time / np.maximum(iteration, _EPS), 1.0
+        )
+
+        # per-request rates: a group moves at the pace of its slowest instance
+        d_step = group_max(iteration, d_env, d_lo, d_n)
+        p_rate = group_min(prefill_share, p_env, p_lo, p_n) / self.prefill_work[p_env, p_req]
+
+        # the next event of each env
+        t_next = self._next_arrival_time()
+        p_done_at = now[p_env] + (1.0 - self.prefill_done[p_env, p_req]) / p_rate
+        np.minimum.at(t_next, p_env, p_done_at)
+        d_left = self.output_tokens[d_env, d_req] - self.generated[d_env, d_req]
+        d_done_at = now[d_env] + d_left * d_step
+        np.minimum.at(t_next, d_env, d_done_at)
+        if not ready.all() or self._any_swapping(win):
+            self._min_blocked_until(t_next, win, ready)
+        full_at = self._memory_full_at(win, decodes, d_env, d_req, d_step)
+        t_next = np.minimum(t_next, full_at)
+        if self.config.decision_interval is not None:
+            tick = self.config.decision_interval
+            t_next = np.minimum(t_next, (np.floor(now / tick + _EPS) + 1.0) * tick)
+        if self.config.horizon is not None:
+            t_next = np.minimum(t_next, self.config.horizon)
+        t_next = np.where(active, np.maximum(t_next, now), now)
+
+        # envs with nothing left to happen are stalled: end their episode
+        stalled = active & ~np.isfinite(t_next)
+        if stalled.any():
+            self.stalled |= stalled
+            self.finished |= stalled
+            active = active & ~stalled
+            t_next = np.where(stalled, now, t_next)
+
+        # advance every rate for dt
+        dt = t_next - now
+        tokens = dt[d_env] / d_step
+        self.generated[d_env, d_req] += tokens
+        self.kv_tokens[d_env, d_req] += tokens
+        self.prefill_done[p_env, p_req] += p_rate * dt[p_env]
+        busy = prefilling | (batch > 0)
+        self.busy_time += np.where(busy, dt[:, None], 0.0)
+        self.idle_time += np.where(busy, 0.0, dt[:, None])
+        self.clock = t_next.copy()
+        self._kv_used = None
+        self.num_events += active
+
+        # what happens at t_next, in order: completions, memory, arrivals
+        tol = _EPS * np.maximum(1.0, t_next)
+        limit = t_next + tol
+        self._finish_prefills(p_env, p_req, (p_done_at <= limit[p_env]) & active[p_env])
+        self._complete_where(d_env, d_req, (d_done_at <= limit[d_env]) & active[d_env])
+        full = active & (full_at <= limit)
+        if full.any():
+            self._evict_on_full(full)
+        self._arrive(active)
+        self._mark_decisions(active, t_next, tol)
+
+    def _any_swapping(self, win: slice) -> bool:
+        return bool((self.swap_ready[:, win] > self.clock.min()).any())
+
+    def _memory_full_at(self, win, decodes: GroupIndex, d_env, d_req, d_step) -> np.ndarray:
+        """Per env, when some instance's KV cache fills up at the current decode rates."""
+        full_at = np.full(self.num_envs, np.inf)
+        if not d_env.size:
+            return full_at
+        # cheap bound first: an env whose whole KV, grown by every decode to its end, fits
+        # on one instance cannot fill any instance
+        left = np.zeros(self.num_envs)
+        np.add.at(left, d_env, self.output_tokens[d_env, d_req] - self.generated[d_env, d_req])
+        worst = self.kv_tokens[:, win].sum(axis=1) + left
+        if (worst < self.kv_capacity * (1 - 1e-9)).all():
+            return full_at
+        used = self.kv_used()
+        growth = decodes.sum(1.0 / (decodes.n * d_step))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = np.where(
+                growth > _EPS, self.clock[:, None] + (self.kv_capacity - used) / growth, np.inf
+            )
+        return at.min(axis=1)
+
+    def _next_arrival_time(self) -> np.ndarray:
+        index = np.minimum(self.next_arrival, self.num_requests_max - 1)
+        times = self.arrival[np.arange(self.num_envs), index]
+        return np.where(self.next_arrival < self.num_requests, times, np.inf)
+
+    def _min_blocked_until(self, t_next: np.ndarray, win: slice, ready: np.ndarray) -> None:
+        state = self.state[:, win]
+        running = (state == PREFILLING) | (state == DECODING)
+        env, rel = np.nonzero(running & ~ready)
+        np.minimum.at(t_next, env, self.ready_at[env, rel + win.start])
+        swapping = (
+            (state == PREEMPTED)
+            & (self.preempt_mode[:, win] == SWAP)
+            & (self.swap_ready[:, win] > self.clock[:, None])
+        )
+        env, rel = np.nonzero(swapping)
+        np.minimum.at(t_next, env, self.swap_ready[env, rel + win.start])
+
+    def _finish_prefills(self, env, req, done) -> None:
+        if not done.any():
+            return
+        env, req = env[done], req[done]
+        now = self.clock[env]
+        lo, n = self.group_lo[env, req], self.group_n[env, req]
+        self._release_prefill_slots(env, lo, n)
+        self.prefill_done[env, req] = 1.0
+        first = np.isnan(self.t_first_token[env, req])
+        self.t_first_token[env, req] = np.where(first, now, self.t_first_token[env, req])
+        self.generated[env, req] = np.where(first, 1.0, self.generated[env, req])
+        complete = self.generated[env, req] >= self.output_tokens[env, req]
+        self._complete(env[complete], req[complete])
+        env, req = env[~complete], req[~complete]
+        self.state[env, req] = DECODING
+        self.last_start[env, req] = self.clock[env]
+        target = self.decode_to[env, req]
+        lo, n = self.group_lo[env, req], self.group_n[env, req]
+        moving = (target >= 0) & ~((n == 1) & (lo == target))
+        if moving.any():
+            self._move_decodes(env[moving], req[moving], target[moving], fallback_ok=True)
+
+    def _move_decodes(self, env, req, target, fallback_ok: bool) -> np.ndarray:
+        """Move decoding requests' KV to ``target`` instances; returns which moved."""
+        free = self.kv_free()
+        kv = self.kv_tokens[env, req]
+        _, first = np.unique(env * self.num_instances + target, return_index=True)
+        unique = np.zeros(env.size, dtype=bool)
+        unique[first] = True
+        fits = unique & (free[env, target] >= kv)
+        env, req, target, kv = env[fits], req[fits], target[fits], kv[fits]
+        node = self.config.instances_per_node
+        cross = (self.group_lo[env, req] // node) != (target // node)
+        delay = self.cost.kv_transfer_time(kv, cross_node=False)
+        delay = np.where(cross, self.cost.kv_transfer_time(kv, cross_node=True), delay)
+        self.group_lo[env, req] = target
+        self.group_n[env, req] = 1
+        self.ready_at[env, req] = self.clock[env] + delay
+        self.migrations[env, req] += 1
+        self._kv_used = None
+        return fits
+
+    def _complete_where(self, env, req, done) -> None:
+        if done.any():
+            self._complete(env[done], req[done])
+
+    def _complete(self, env, req) -> None:
+        if not env.size:
+            return
+        self.state[env, req] = DONE
+        self.generated[env, req] = self.output_tokens[env, req]
+        self.t_finish[env, req] = self.clock[env]
+        self.kv_tokens[env, req] = 0.0
+        self._kv_used = None
+        np.add.at(self.num_done, env, 1)
+        self._update_first_live()
+
+    def _update_first_live(self) -> None:
+        win = self.window()
+        live = (self.state[:, win] != DONE) & self.exists[:, win]
+        any_live = live.any(axis=1)
+        first = np.where(any_live, live.argmax(axis=1) + win.start, self.next_arrival)
+        self.first_live = np.maximum(self.first_live, np.minimum(first, self.next_arrival))
+
+    def _evict_on_full(self, envs: np.ndarray) -> None:
+        """Evict (recompute) the newest decode on each full instance of the given envs."""
+        if not envs.any():
+            return
+        full = (self.kv_used() >= self.kv_capacity * (1 - 1e-12)) & envs[:, None]
+        win = self.window()
+        env, rel = np.nonzero(self.state[:, win] == DECODING)
+        req = rel + win.start
+        members = group_members(self.group_lo[env, req], self.group_n[env, req], full.shape[1])
+        on_full = (members & full[env]).any(axis=1)
+        env, req = env[on_full], req[on_full]
+        if not env.size:
+            return
+        order = np.lexsort((-req, -self.last_start[env, req], env))
+        env, req = env[order], req[order]
+        first = np.r_[True, env[1:] != env[:-1]]
+        env, req = env[first], req[first]
+        self.evictions[env, req] += 1
+        self._preempt(env, req, np.full(env.size, RECOMPUTE), count=False)
+
+    def _arrive(self, active: np.ndarray) -> None:
+        limit = self.clock * (1 + _EPS) + _EPS
+        while True:
+            arriving = active & (self._next_arrival_time() <= limit)
+            if not arriving.any():
+                return
+            env = np.flatnonzero(arriving)
+            self.state[env, self.next_arrival[env]] = WAITING
+            self.next_arrival[env] += 1
+
+    def _mark_decisions(self, active: np.ndarray, t_next: np.ndarray, tol: np.ndarray) -> None:
+        all_done = self.num_done >= self.num_requests
+        horizon = self.config.horizon
+        at_horizon = np.zeros_like(active) if horizon is None else t_next >= horizon - tol
+        self.truncated |= active & at_horizon & ~all_done
+        self.finished |= active & (all_done | at_horizon)
+        win = self.window()
+        queue = self.queued(win).any(axis=1)
+        if self.config.decision_interval is None:
+            self.at_decision |= active & queue
+        else:
+            tick = self.config.decision_interval
+            on_tick = np.abs(t_next / tick - np.round(t_next / tick)) <= _EPS * np.maximum(
+                1.0, t_next / tick
+            )
+            self.at_decision |= active & queue & on_tick
+
+    # ------------------------------------------------------------------------- commands
+    def apply(self, commands: Commands) -> np.ndarray:
+        """Apply one command per listed env; returns a :class:`Reject` code per command.
+
+        Invalid commands change nothing and say why. An env stays at its decision point
+        while it has queued requests, so a policy may issue several commands before a NOOP.
+        """
+        env = np.asarray(commands.env, dtype=np.int64)
+        if env.size and (env.min() < 0 or env.max() >= self.num_envs):
+            raise IndexError(f"command env index out of range [0, {self.num_envs})")
+        if np.unique(env).size != env.size:
+            raise ValueError("Commands must name each env at most once per call")
+        reason = np.full(env.size, Reject.OK, dtype=np.int64)
+        op = np.asarray(commands.op, dtype=np.int64)
+        fields = (commands.req, commands.lo, commands.n, commands.decode_to, commands.mode)
+        req, lo, n, decode_to, mode = (np.asarray(f, dtype=np.int64) for f in fields)
+        reason[(op < Op.NOOP) | (op > Op.MIGRATE)] = Reject.BAD_MODE
+        for code, handler in (
+            (Op.START, self._start),
+            (Op.PREEMPT, self._preempt_command),
+            (Op.MIGRATE, self._migrate),
+        ):
+            pick = np.flatnonzero((op == code) & (reason == Reject.OK))
+            if pick.size:
+                reason[pick] = handler(
+                    env[pick], req[pick], lo[pick], n[pick], decode_to[pick], mode[pick]
+                )
+        win = self.window()
+        self.at_decision[env] &= self.queued(win)[env].any(axis=1)
+        return reason
+
+    def _valid_request(self, env, req) -> tuple[np.ndarray, np.ndarray]:
+        ok = (req >= 0) & (req < self.num_requests[env])
+        safe = np.where(ok, req, 0)
+        return ok & self.exists[env, safe], safe
+
+    def _start(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
+        reason = np.full(env.size, Reject.OK, dtype=np.int64)
+        ok, req = self._valid_request(env, req)
+        state = self.state[env, req]
+        kept = self.preempt_mode[env, req]
+        queued = self._is_queued(env, req)
+        reason[~(ok & queued)] = Reject.BAD_REQUEST
+        swap_pending = (state == PREEMPTED) & (kept == SWAP) & ~queued
+        reason[ok & swap_pending] = Reject.NOT_READY
+        num = self.num_instances
+        bad_group = (lo < 0) | (n < 1) | (lo + n > num) | (decode_to < -1) | (decode_to >= num)
+        is_kept = (state == PREEMPTED) & (kept == KEEP)
+        elsewhere = is_kept & ((lo != self.group_lo[env, req]) | (n != self.group_n[env, req]))
+        reason[(reason == Reject.OK) & (bad_group | elsewhere)] = Reject.BAD_INSTANCES
+        reason[(reason == Reject.OK) & ((mode < 0) | (mode > RECOMPUTE))] = Reject.BAD_MODE
+        lo, n = np.minimum(np.maximum(lo, 0), num - 1), np.minimum(np.maximum(n, 1), num)
+        lo = np.minimum(lo, num - n)
+        resume_decode = (state == PREEMPTED) & self.resume_decode[env, req]
+        needs_slot = ~(resume_decode & (kept != RECOMPUTE))
+        members = group_members(lo, n, num)
+        occupied = members & (self.prefill_req[env] >= 0)
+        busy = needs_slot & occupied.any(axis=1)
+        reason[(reason == Reject.OK) & busy & (mode == NO_PREEMPT)] = Reject.BUSY
+        need = np.where(is_kept, 0.0, self._kv_to_load(env, req))
+        free = self.kv_free()[env]
+        short_of = (members & (free < (need / n)[:, None] - _EPS)).any(axis=1)
+        reason[(reason == Reject.OK) & short_of] = Reject.NO_MEMORY
+        go = reason == Reject.OK
+        if not go.any():
+            return reason
+        # preempt the prefills running on the targets
+        victims = occupied & (go & needs_slot)[:, None]
+        row, inst = np.nonzero(victims)
+        if row.size:
+            v_env, v_req = env[row], self.prefill_req[env[row], inst]
+            pairs = np.unique(np.stack((v_env, v_req)), axis=1)
+            mode_of_env = np.zeros(self.num_envs, dtype=np.int64)
+            mode_of_env[env] = mode
+            self._preempt(pairs[0], pairs[1], mode_of_env[pairs[0]], count=True)
+        self._launch(env[go], req[go], lo[go], n[go], decode_to[go], needs_slot[go])
+        return reason
+
+    def _kv_to_load(self, env, req) -> np.ndarray:
+        """KV tokens a start must place on GPUs (prompt reserve, or the swapped copy)."""
+        swapped = (self.state[env, req] == PREEMPTED) & (self.preempt_mode[env, req] == SWAP)
+        return np.where(
+            swapped & self.resume_decode[env, req],
+            self.kv_host[env, req],
+            self.prefill_len[env, req].astype(np.float64),
+        )
+
+    def _launch(self, env, req, lo, n, decode_to, needs_slot) -> None:
+        now = self.clock[env]
+        mode = self.preempt_mode[env, req]
+        was_swapped = mode == SWAP
+        need = self._kv_to_load(env, req)
+        swap_in = np.where(was_swapped, self.cost.swap_time(self.kv_host[env, req]), 0.0)
+        ready = np.where(was_swapped, np.maximum(now, self.swap_ready[env, req]), now) + swap_in
+        moved = (self.group_lo[env, req] != lo) | (self.group_n[env, req] != n)
+        fresh = (mode != KEEP) & needs_slot
+        self.t_start[env, req] = np.where(
+            np.isnan(self.t_start[env, req]), now, self.t_start[env, req]
+        )
+        self.kv_tokens[env, req] = np.where(mode == KEEP, self.kv_tokens[env, req], need)
+        self.kv_host[env, req] = 0.0
+        self.group_lo[env, req] = lo
+        self.group_n[env, req] = n
+        self.ready_at[env, req] = ready
+        self.last_start[env, req] = now
+        self.preempt_mode[env, req] = NO_PREEMPT
+        self._kv_used = None
+        # prefill (new, recomputed or resumed) or a decode resuming in place
+        pre = np.flatnonzero(needs_slot)
+        self.decode_to[env[pre], req[pre]] = decode_to[pre]
+        work = self.cost.prefill_time(
+            self.prefill_len[env[pre], req[pre]], 0, n[pre], sp_method=self.config.sp_method
+        )
+        redo_work = fresh[pre] | moved[pre]
+        self.prefill_work[env[pre], req[pre]] = np.where(
+            redo_work, work, self.prefill_work[env[pre], req[pre]]
+        )
+        self.state[env[pre], req[pre]] = PREFILLING
+        self.resume_decode[env[pre], req[pre]] = False
+        slots = group_members(lo[pre], n[pre], self.num_instances)
+        rows, inst = np.nonzero(slots)
+        self.prefill_req[env[pre][rows], inst] = req[pre][rows]
+        dec = np.flatnonzero(~needs_slot)
+        self.state[env[dec], req[dec]] = DECODING
+        self.resume_decode[env[dec], req[dec]] = False
+
+    def _release_prefill_slots(self, env, lo, n) -> None:
+        rows, inst = np.nonzero(group_members(lo, n, self.num_instances))
+        self.prefill_req[env[rows], inst] = -1
+
+    def _preempt_command(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
+        reason = np.full(env.size, Reject.OK, dtype=np.int64)
+        ok, req = self._valid_request(env, req)
+        state = self.state[env, req]
+        running = (state == PREFILLING) | (state == DECODING)
+        reason[~(ok & running)] = Reject.BAD_REQUEST
+        bad_mode = (mode < KEEP) | (mode > RECOMPUTE)
+        reason[(reason == Reject.OK) & bad_mode] = Reject.BAD_MODE
+        go = reason == Reject.OK
+        self._preempt(env[go], req[go], mode[go], count=True)
+        return reason
+
+    def _preempt(self, env, req, mode, count: bool) -> None:
+        """Pause running requests; ``mode`` says where their KV cache goes."""
+        if not env.size:
+            return
+        now = self.clock[env]
+        prefilling = self.state[env, req] == PREFILLING
+        pf = np.flatnonzero(prefilling)
+        self._release_prefill_slots(
+            env[pf], self.group_lo[env[pf], req[pf]], self.group_n[env[pf], req[pf]]
+        )
+        if count:
+            self.prefill_preemptions[env[pf], req[pf]] += 1
+            self.decode_preemptions[env[~prefilling], req[~prefilling]] += 1
+        self.state[env, req] = PREEMPTED
+        self.preempt_mode[env, req] = mode
+        self.resume_decode[env, req] = ~prefilling
+        # tokens actually computed so far (prefill progress is tracked as a work fraction)
+        computed = np.where(
+            prefilling,
+            self.prefill_done[env, req] * self.prefill_len[env, req],
+            self.kv_tokens[env, req],
+        )
+        swap = mode == SWAP
+        self.kv_host[env, req] = np.where(swap, computed, 0.0)
+        self.swap_ready[env, req] = np.where(swap, now + self.cost.swap_time(computed), 0.0)
+        recompute = mode == RECOMPUTE
+        generated = np.floor(self.generated[env, req])
+        self.generated[env, req] = np.where(recompute, generated, self.generated[env, req])
+        self.prefill_len[env, req] = np.where(
+            recompute & ~prefilling,
+            self.input_tokens[env, req] + generated.astype(np.int64),
+            self.prefill_len[env, req],
+        )
+        self.prefill_done[env, req] = np.where(recompute, 0.0, self.prefill_done[env, req])
+        self.resume_decode[env, req] &= ~recompute
+        self.kv_tokens[env, req] = np.where(swap | recompute, 0.0, self.kv_tokens[env, req])
+        self._kv_used = None
+
+    def _migrate(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
+        reason = np.full(env.size, Reject.OK, dtype=np.int64)
+        ok, req = self._valid_request(env, req)
+        reason[~(ok & (self.state[env, req] == DECODING))] = Reject.BAD_REQUEST
+        same = (self.group_n[env, req] == 1) & (self.group_lo[env, req] == lo)
+        reason[(reason == Reject.OK) & ((lo < 0) | (lo >= self.num_instances) | same)] = (
+            Reject.BAD_INSTANCES
+        )
+        go = np.flatnonzero(reason == Reject.OK)
+        if go.size:
+            moved = self._move_decodes(env[go], req[go], lo[go], fallback_ok=False)
+            reason[go[~moved]] = Reject.NO_MEMORY
+        return reason
+
+    # --------------------------------------------------------------------- conveniences
+    @property
+    def done(self) -> bool:
+        """True when every env has finished its episode."""
+        return bool(self.finished.all())
+
+    def state_counts(self, env: int) -> dict[str, int]:
+        """Requests per lifecycle state in one env."""
+        n = int(self.num_requests[env])
+        counts = np.bincount(self.state[env, :n], minlength=len(ReqState))
+        return {s.name.lower(): int(counts[s]) for s in ReqState}
