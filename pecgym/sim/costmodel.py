@@ -164,11 +164,14 @@ def _smax(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
 
 def _arrays(*values: ArrayLike) -> tuple[bool, list[np.ndarray]]:
     """Broadcast inputs to float64 arrays; reject negatives and NaNs."""
-    scalar = all(np.ndim(v) == 0 for v in values)
     arrays = [np.asarray(v, dtype=np.float64) for v in values]
+    scalar = all(a.ndim == 0 for a in arrays)
     for a in arrays:
-        if not np.all(a >= 0.0):
+        if a.size and not a.min() >= 0.0:  # also false for NaN
             raise ValueError("token counts, batch sizes and contexts must be >= 0")
+    shape = arrays[0].shape
+    if all(a.shape == shape for a in arrays):
+        return scalar, arrays
     return scalar, list(np.broadcast_arrays(*arrays))
 
 
@@ -397,6 +400,34 @@ class CostModel:
             + np.where(multi, comm, 0.0)
         )
         return _out(scalar, np.where(n > 0, t, 0.0))
+
+    def step_time(
+        self, prefill_tokens: np.ndarray, decode_batch: np.ndarray, decode_context: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`iteration_time` for integer token counts, unchecked: the simulator's hot path.
+
+        ``prefill_tokens`` and ``decode_batch`` are non-negative integer arrays and
+        ``decode_context`` a float array of one shape. Linear layers, all-reduce and prefill
+        attention are looked up in tables built from the same formulas.
+        """
+        tokens = prefill_tokens + decode_batch
+        top = int(tokens.max(initial=0))
+        if top >= self._table_size:
+            self._grow_tables(top)
+        t = self._token_table[tokens] + self._prefill_table[prefill_tokens]
+        t = t + self._attention(decode_batch, decode_context, decode_context)
+        return np.where(tokens > 0, t, 0.0)
+
+    _table_size = 0
+
+    def _grow_tables(self, top: int) -> None:
+        size = max(2 * top + 1, 1024)
+        n = np.arange(size, dtype=np.float64)
+        self._token_table = np.where(
+            n > 0, self.efficiency.iteration_overhead + self._linear(n) + self._allreduce(n), 0.0
+        )
+        self._prefill_table = self._prefill_attention(n, np.zeros_like(n))
+        self._table_size = size
 
     def decode_step_time(self, batch: ArrayLike, context: ArrayLike) -> FloatOrArray:
         """One decode iteration of ``batch`` sequences holding ``context`` KV tokens in total."""

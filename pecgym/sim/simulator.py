@@ -29,16 +29,23 @@ from pecgym.sim.state import (
     KEEP,
     PREEMPTED,
     PREFILLING,
+    R_BAD_INSTANCES,
+    R_BAD_MODE,
+    R_BAD_REQUEST,
+    R_BUSY,
+    R_NO_MEMORY,
+    R_NOT_READY,
+    R_OK,
     RECOMPUTE,
     SWAP,
     WAITING,
     Op,
-    Reject,
     ReqState,
 )
+from pecgym.traces.workload import Workload
 
 NO_PREEMPT = 0
-from pecgym.traces.workload import Workload
+_START, _PREEMPT, _MIGRATE = int(Op.START), int(Op.PREEMPT), int(Op.MIGRATE)
 
 _EPS = 1e-9
 _MAX_EVENTS_WITHOUT_PROGRESS = 10_000
@@ -119,6 +126,7 @@ class ClusterSim:
         self.decode_to = np.full((e, r), -1, dtype=np.int64)
         self.prefill_len = np.zeros((e, r), dtype=np.int64)
         self.prefill_work = np.ones((e, r))  # seconds of prefill alone on its group
+        self.solo_prefill_work = np.ones((e, r))  # the same for the prompt on one instance
         self.prefill_done = np.zeros((e, r))  # fraction of the prefill done
         self.generated = np.zeros((e, r))  # output tokens produced (fluid)
         self.kv_tokens = np.zeros((e, r))  # KV tokens held on GPUs (whole request)
@@ -156,8 +164,8 @@ class ClusterSim:
     _PER_REQUEST = (
         "arrival input_tokens output_tokens is_long latency_sensitive exists state group_lo "
         "group_n decode_to prefill_len prefill_work prefill_done generated kv_tokens kv_host "
-        "ready_at swap_ready preempt_mode resume_decode last_start t_start t_first_token "
-        "t_finish prefill_preemptions decode_preemptions evictions migrations"
+        "solo_prefill_work ready_at swap_ready preempt_mode resume_decode last_start t_start "
+        "t_first_token t_finish prefill_preemptions decode_preemptions evictions migrations"
     ).split()
 
     def _grow(self, num_requests: int) -> None:
@@ -197,6 +205,9 @@ class ClusterSim:
             self.latency_sensitive[env, :n] = workload.latency_sensitive
         self.exists[env, :n] = True
         self.prefill_len[env, :n] = workload.input_tokens
+        self.solo_prefill_work[env, :n] = self.cost.prefill_time(
+            workload.input_tokens, 0, 1, sp_method=self.config.sp_method
+        )
         self.prefill_req[env] = -1
         self.busy_time[env] = 0.0
         self.idle_time[env] = 0.0
@@ -334,8 +345,9 @@ class ClusterSim:
         on_slot = self.prefill_req
         rows = np.arange(num_envs)[:, None]
         prefilling = (on_slot >= 0) & (self.ready_at[rows, np.maximum(on_slot, 0)] <= now[:, None])
-        chunk = np.where(prefilling & (batch > 0), self.config.chunk_tokens, 0)
-        iteration = self.cost.iteration_time(chunk, batch, context)
+        batch_size = batch.astype(np.int64)
+        chunk = np.where(prefilling & (batch_size > 0), self.config.chunk_tokens, 0)
+        iteration = self.cost.step_time(chunk, batch_size, context)
         prefill_share = np.where(
             batch > 0, self._solo_chunk_time / np.maximum(iteration, _EPS), 1.0
         )
@@ -345,7 +357,8 @@ class ClusterSim:
         p_rate = group_min(prefill_share, p_env, p_lo, p_n) / self.prefill_work[p_env, p_req]
 
         # the next event of each env
-        t_next = self._next_arrival_time()
+        arrival_at = self._next_arrival_time()
+        t_next = arrival_at.copy()
         p_done_at = now[p_env] + (1.0 - self.prefill_done[p_env, p_req]) / p_rate
         np.minimum.at(t_next, p_env, p_done_at)
         d_left = self.output_tokens[d_env, d_req] - self.generated[d_env, d_req]
@@ -391,7 +404,8 @@ class ClusterSim:
         full = active & (full_at <= limit)
         if full.any():
             self._evict_on_full(full)
-        self._arrive(active)
+        if (active & (arrival_at <= limit)).any():
+            self._arrive(active)
         self._mark_decisions(active, t_next, tol)
 
     def _any_swapping(self, win: slice) -> bool:
@@ -399,16 +413,18 @@ class ClusterSim:
 
     def _memory_full_at(self, win, decodes: GroupIndex, d_env, d_req, d_step) -> np.ndarray:
         """Per env, when some instance's KV cache fills up at the current decode rates."""
-        full_at = np.full(self.num_envs, np.inf)
         if not d_env.size:
-            return full_at
+            return np.full(self.num_envs, np.inf)
         # cheap bound first: an env whose whole KV, grown by every decode to its end, fits
         # on one instance cannot fill any instance
-        left = np.zeros(self.num_envs)
-        np.add.at(left, d_env, self.output_tokens[d_env, d_req] - self.generated[d_env, d_req])
+        left = np.bincount(
+            d_env,
+            self.output_tokens[d_env, d_req] - self.generated[d_env, d_req],
+            minlength=self.num_envs,
+        )
         worst = self.kv_tokens[:, win].sum(axis=1) + left
         if (worst < self.kv_capacity * (1 - 1e-9)).all():
-            return full_at
+            return np.full(self.num_envs, np.inf)
         used = self.kv_used()
         growth = decodes.sum(1.0 / (decodes.n * d_step))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -490,7 +506,8 @@ class ClusterSim:
         self.kv_tokens[env, req] = 0.0
         self._kv_used = None
         np.add.at(self.num_done, env, 1)
-        self._update_first_live()
+        if (req == self.first_live[env]).any():
+            self._update_first_live()
 
     def _update_first_live(self) -> None:
         win = self.window()
@@ -532,9 +549,12 @@ class ClusterSim:
     def _mark_decisions(self, active: np.ndarray, t_next: np.ndarray, tol: np.ndarray) -> None:
         all_done = self.num_done >= self.num_requests
         horizon = self.config.horizon
-        at_horizon = np.zeros_like(active) if horizon is None else t_next >= horizon - tol
-        self.truncated |= active & at_horizon & ~all_done
-        self.finished |= active & (all_done | at_horizon)
+        if horizon is None:
+            self.finished |= active & all_done
+        else:
+            at_horizon = t_next >= horizon - tol
+            self.truncated |= active & at_horizon & ~all_done
+            self.finished |= active & (all_done | at_horizon)
         win = self.window()
         queue = self.queued(win).any(axis=1)
         if self.config.decision_interval is None:
@@ -558,17 +578,17 @@ class ClusterSim:
             raise IndexError(f"command env index out of range [0, {self.num_envs})")
         if np.unique(env).size != env.size:
             raise ValueError("Commands must name each env at most once per call")
-        reason = np.full(env.size, Reject.OK, dtype=np.int64)
+        reason = np.full(env.size, R_OK, dtype=np.int64)
         op = np.asarray(commands.op, dtype=np.int64)
         fields = (commands.req, commands.lo, commands.n, commands.decode_to, commands.mode)
         req, lo, n, decode_to, mode = (np.asarray(f, dtype=np.int64) for f in fields)
-        reason[(op < Op.NOOP) | (op > Op.MIGRATE)] = Reject.BAD_MODE
+        reason[(op < 0) | (op > _MIGRATE)] = R_BAD_MODE
         for code, handler in (
-            (Op.START, self._start),
-            (Op.PREEMPT, self._preempt_command),
-            (Op.MIGRATE, self._migrate),
+            (_START, self._start),
+            (_PREEMPT, self._preempt_command),
+            (_MIGRATE, self._migrate),
         ):
-            pick = np.flatnonzero((op == code) & (reason == Reject.OK))
+            pick = np.flatnonzero((op == code) & (reason == R_OK))
             if pick.size:
                 reason[pick] = handler(
                     env[pick], req[pick], lo[pick], n[pick], decode_to[pick], mode[pick]
@@ -583,20 +603,20 @@ class ClusterSim:
         return ok & self.exists[env, safe], safe
 
     def _start(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
-        reason = np.full(env.size, Reject.OK, dtype=np.int64)
+        reason = np.full(env.size, R_OK, dtype=np.int64)
         ok, req = self._valid_request(env, req)
         state = self.state[env, req]
         kept = self.preempt_mode[env, req]
         queued = self._is_queued(env, req)
-        reason[~(ok & queued)] = Reject.BAD_REQUEST
+        reason[~(ok & queued)] = R_BAD_REQUEST
         swap_pending = (state == PREEMPTED) & (kept == SWAP) & ~queued
-        reason[ok & swap_pending] = Reject.NOT_READY
+        reason[ok & swap_pending] = R_NOT_READY
         num = self.num_instances
         bad_group = (lo < 0) | (n < 1) | (lo + n > num) | (decode_to < -1) | (decode_to >= num)
         is_kept = (state == PREEMPTED) & (kept == KEEP)
         elsewhere = is_kept & ((lo != self.group_lo[env, req]) | (n != self.group_n[env, req]))
-        reason[(reason == Reject.OK) & (bad_group | elsewhere)] = Reject.BAD_INSTANCES
-        reason[(reason == Reject.OK) & ((mode < 0) | (mode > RECOMPUTE))] = Reject.BAD_MODE
+        reason[(reason == R_OK) & (bad_group | elsewhere)] = R_BAD_INSTANCES
+        reason[(reason == R_OK) & ((mode < 0) | (mode > RECOMPUTE))] = R_BAD_MODE
         lo, n = np.minimum(np.maximum(lo, 0), num - 1), np.minimum(np.maximum(n, 1), num)
         lo = np.minimum(lo, num - n)
         resume_decode = (state == PREEMPTED) & self.resume_decode[env, req]
@@ -604,12 +624,12 @@ class ClusterSim:
         members = group_members(lo, n, num)
         occupied = members & (self.prefill_req[env] >= 0)
         busy = needs_slot & occupied.any(axis=1)
-        reason[(reason == Reject.OK) & busy & (mode == NO_PREEMPT)] = Reject.BUSY
+        reason[(reason == R_OK) & busy & (mode == NO_PREEMPT)] = R_BUSY
         need = np.where(is_kept, 0.0, self._kv_to_load(env, req))
         free = self.kv_free()[env]
         short_of = (members & (free < (need / n)[:, None] - _EPS)).any(axis=1)
-        reason[(reason == Reject.OK) & short_of] = Reject.NO_MEMORY
-        go = reason == Reject.OK
+        reason[(reason == R_OK) & short_of] = R_NO_MEMORY
+        go = reason == R_OK
         if not go.any():
             return reason
         # preempt the prefills running on the targets
@@ -638,7 +658,9 @@ class ClusterSim:
         mode = self.preempt_mode[env, req]
         was_swapped = mode == SWAP
         need = self._kv_to_load(env, req)
-        swap_in = np.where(was_swapped, self.cost.swap_time(self.kv_host[env, req]), 0.0)
+        swap_in = np.zeros(env.size)
+        if was_swapped.any():
+            swap_in[was_swapped] = self.cost.swap_time(self.kv_host[env, req][was_swapped])
         ready = np.where(was_swapped, np.maximum(now, self.swap_ready[env, req]), now) + swap_in
         moved = (self.group_lo[env, req] != lo) | (self.group_n[env, req] != n)
         fresh = (mode != KEEP) & needs_slot
@@ -656,9 +678,17 @@ class ClusterSim:
         # prefill (new, recomputed or resumed) or a decode resuming in place
         pre = np.flatnonzero(needs_slot)
         self.decode_to[env[pre], req[pre]] = decode_to[pre]
-        work = self.cost.prefill_time(
-            self.prefill_len[env[pre], req[pre]], 0, n[pre], sp_method=self.config.sp_method
+        work = self.solo_prefill_work[env[pre], req[pre]]
+        special = (n[pre] > 1) | (
+            self.prefill_len[env[pre], req[pre]] != self.input_tokens[env[pre], req[pre]]
         )
+        if special.any():
+            work[special] = self.cost.prefill_time(
+                self.prefill_len[env[pre], req[pre]][special],
+                0,
+                n[pre][special],
+                sp_method=self.config.sp_method,
+            )
         redo_work = fresh[pre] | moved[pre]
         self.prefill_work[env[pre], req[pre]] = np.where(
             redo_work, work, self.prefill_work[env[pre], req[pre]]
@@ -677,14 +707,14 @@ class ClusterSim:
         self.prefill_req[env[rows], inst] = -1
 
     def _preempt_command(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
-        reason = np.full(env.size, Reject.OK, dtype=np.int64)
+        reason = np.full(env.size, R_OK, dtype=np.int64)
         ok, req = self._valid_request(env, req)
         state = self.state[env, req]
         running = (state == PREFILLING) | (state == DECODING)
-        reason[~(ok & running)] = Reject.BAD_REQUEST
+        reason[~(ok & running)] = R_BAD_REQUEST
         bad_mode = (mode < KEEP) | (mode > RECOMPUTE)
-        reason[(reason == Reject.OK) & bad_mode] = Reject.BAD_MODE
-        go = reason == Reject.OK
+        reason[(reason == R_OK) & bad_mode] = R_BAD_MODE
+        go = reason == R_OK
         self._preempt(env[go], req[go], mode[go], count=True)
         return reason
 
@@ -727,17 +757,15 @@ class ClusterSim:
         self._kv_used = None
 
     def _migrate(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
-        reason = np.full(env.size, Reject.OK, dtype=np.int64)
+        reason = np.full(env.size, R_OK, dtype=np.int64)
         ok, req = self._valid_request(env, req)
-        reason[~(ok & (self.state[env, req] == DECODING))] = Reject.BAD_REQUEST
+        reason[~(ok & (self.state[env, req] == DECODING))] = R_BAD_REQUEST
         same = (self.group_n[env, req] == 1) & (self.group_lo[env, req] == lo)
-        reason[(reason == Reject.OK) & ((lo < 0) | (lo >= self.num_instances) | same)] = (
-            Reject.BAD_INSTANCES
-        )
-        go = np.flatnonzero(reason == Reject.OK)
+        reason[(reason == R_OK) & ((lo < 0) | (lo >= self.num_instances) | same)] = R_BAD_INSTANCES
+        go = np.flatnonzero(reason == R_OK)
         if go.size:
             moved = self._move_decodes(env[go], req[go], lo[go], fallback_ok=False)
-            reason[go[~moved]] = Reject.NO_MEMORY
+            reason[go[~moved]] = R_NO_MEMORY
         return reason
 
     # --------------------------------------------------------------------- conveniences

@@ -49,3 +49,12 @@ class Reject(IntEnum):
 # Plain-int aliases for the simulator's hot path (enum attribute access is slow).
 PENDING, WAITING, PREFILLING, DECODING, PREEMPTED, DONE = (int(s) for s in ReqState)
 KEEP, SWAP, RECOMPUTE = int(PreemptMode.KEEP), int(PreemptMode.SWAP), int(PreemptMode.RECOMPUTE)
+(
+    R_OK,
+    R_BAD_REQUEST,
+    R_BAD_INSTANCES,
+    R_BUSY,
+    R_NO_MEMORY,
+    R_NOT_READY,
+    R_BAD_MODE,
+) = (int(r) for r in Reject)

@@ -25,9 +25,9 @@ __all__ = [
     "TraceProfile",
     "UnsortedTraceWarning",
     "Workload",
+    "WorkloadError",
     "WorkloadSpec",
     "cached_trace",
-    "WorkloadError",
     "format_trace_stats",
     "label_latency_sensitive",
     "load_azure_csv",
@@ -40,7 +40,6 @@ __all__ = [
     "time_window",
     "trace_stats",
 ]
-
 
 
 def load_workload(
