@@ -33,6 +33,10 @@ class ClusterConfig:
             decisions only every so many seconds (events in between still happen on time).
         horizon: simulated seconds after which an episode is truncated (``None``: run until
             every request is done).
+        max_decision_gap: while requests are queued, the policy is asked again at least this
+            often (simulated seconds), so waiting on an idle cluster is a choice with a cost,
+            not a dead end. ``None``: an env with queued requests and nothing left to happen
+            is ended as stalled.
         memory_utilization: share of GPU memory usable for weights and KV cache.
     """
 
@@ -48,6 +52,7 @@ class ClusterConfig:
     ttft_slo: float = 3.0
     decision_interval: float | None = None
     horizon: float | None = None
+    max_decision_gap: float | None = None
     memory_utilization: float = 0.9
 
     def __post_init__(self) -> None:
@@ -65,6 +70,8 @@ class ClusterConfig:
             raise ConfigError("starvation_timeout and ttft_slo must be > 0")
         if self.decision_interval is not None and not self.decision_interval > 0:
             raise ConfigError(f"decision_interval must be > 0, got {self.decision_interval}")
+        if self.max_decision_gap is not None and not self.max_decision_gap > 0:
+            raise ConfigError(f"max_decision_gap must be > 0, got {self.max_decision_gap}")
         if self.horizon is not None and not self.horizon > 0:
             raise ConfigError(f"horizon must be > 0, got {self.horizon}")
         if not 0 < self.memory_utilization <= 1:

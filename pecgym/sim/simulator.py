@@ -159,7 +159,10 @@ class ClusterSim:
         self.truncated = np.zeros(e, dtype=bool)
         self.stalled = np.zeros(e, dtype=bool)
         self.num_events = np.zeros(e, dtype=np.int64)
+        self.wait_area = np.zeros((e, 2))  # request-seconds queued: short, long
         self._kv_used: np.ndarray | None = None
+        self.timeline: list | None = None  # (t0, t1, prefill request, decode batch) per segment
+        self.timeline_env = 0
 
     _PER_REQUEST = (
         "arrival input_tokens output_tokens is_long latency_sensitive exists state group_lo "
@@ -180,7 +183,7 @@ class ClusterSim:
 
     _PER_ENV_AND_INSTANCE = (
         "prefill_req busy_time idle_time clock num_requests next_arrival first_live num_done "
-        "at_decision finished truncated stalled num_events"
+        "at_decision finished truncated stalled num_events wait_area timeline timeline_env"
     ).split()
 
     def load(self, env: int, workload: Workload) -> None:
@@ -211,6 +214,9 @@ class ClusterSim:
         self.prefill_req[env] = -1
         self.busy_time[env] = 0.0
         self.idle_time[env] = 0.0
+        self.wait_area[env] = 0.0
+        if self.timeline is not None and env == self.timeline_env:
+            self.timeline.clear()
         self.clock[env] = 0.0
         self.num_requests[env] = n
         self.next_arrival[env] = 0
@@ -371,6 +377,10 @@ class ClusterSim:
         if self.config.decision_interval is not None:
             tick = self.config.decision_interval
             t_next = np.minimum(t_next, (np.floor(now / tick + _EPS) + 1.0) * tick)
+        gap = self.config.max_decision_gap
+        if gap is not None:
+            waiting = self.queued(win).any(axis=1)
+            t_next = np.where(waiting, np.minimum(t_next, now + gap), t_next)
         if self.config.horizon is not None:
             t_next = np.minimum(t_next, self.config.horizon)
         t_next = np.where(active, np.maximum(t_next, now), now)
@@ -392,6 +402,15 @@ class ClusterSim:
         busy = prefilling | (batch > 0)
         self.busy_time += np.where(busy, dt[:, None], 0.0)
         self.idle_time += np.where(busy, 0.0, dt[:, None])
+        queued = self.queued(win)
+        long_queued = (queued & self.is_long[:, win]).sum(axis=1)
+        self.wait_area[:, 0] += (queued.sum(axis=1) - long_queued) * dt
+        self.wait_area[:, 1] += long_queued * dt
+        if self.timeline is not None and dt[self.timeline_env] > 0:
+            row = self.timeline_env
+            self.timeline.append(
+                (now[row], t_next[row], np.where(prefilling[row], on_slot[row], -1), batch[row])
+            )
         self.clock = t_next.copy()
         self._kv_used = None
         self.num_events += active
