@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pecgym.envs.layout import AUTO, COLOCATE, Layout
+from pecgym.envs.layout import (
+    AUTO,
+    COLOCATE,
+    GLOBAL_FEATURES,
+    INSTANCE_FEATURES,
+    REQUEST_FEATURES,
+    Layout,
+)
 from pecgym.sim.config import ClusterConfig
 from pecgym.sim.groups import GroupIndex, group_members, window_all
 from pecgym.sim.metrics import summarize
@@ -60,7 +67,8 @@ class SchedCore:
         tp: int = 1,
         num_instances: int = 8,
         workload: WorkloadSource | dict | None = None,
-        queue_window: int = 16,
+        view_size: int = 8,
+        queue_views: Sequence[str] = ("oldest", "shortest"),
         running_window: int = 16,
         reward: RewardWeights | dict | None = None,
         max_episode_steps: int | None = 10_000,
@@ -100,7 +108,7 @@ class SchedCore:
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
         self.max_episode_steps = max_episode_steps
-        self.layout = Layout(num_instances, queue_window, running_window)
+        self.layout = Layout(num_instances, view_size, tuple(queue_views), running_window)
         self.record_timeline = record_timeline
         self.sim: ClusterSim | None = None
         self.rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(num_envs)]
@@ -108,8 +116,12 @@ class SchedCore:
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self.prev_area = np.zeros((num_envs, 2))
         self.prev_clock = np.zeros(num_envs)
-        self.queue_slots = np.full((num_envs, queue_window), -1, dtype=np.int64)
+        self.queue_slots = np.full((num_envs, self.layout.queue_window), -1, dtype=np.int64)
         self.run_slots = np.full((num_envs, running_window), -1, dtype=np.int64)
+        layout = self.layout
+        self._requests = np.zeros((num_envs, layout.window, len(REQUEST_FEATURES)), np.float32)
+        self._instances = np.zeros((num_envs, num_instances, len(INSTANCE_FEATURES)), np.float32)
+        self._global = np.zeros((num_envs, len(GLOBAL_FEATURES)), np.float32)
 
     # ------------------------------------------------------------------ episodes
     def make_workload(self, seed: int) -> Workload:
@@ -221,86 +233,75 @@ class SchedCore:
         """The batched observation (see :mod:`pecgym.envs.layout`)."""
         sim, layout = self.sim, self.layout
         n, inst = self.num_envs, layout.num_instances
-        rows = np.arange(n)[:, None]
         self._fill_windows()
-        slots = np.concatenate((self.queue_slots, self.run_slots), axis=1)
+        slots = self.slots()
         present = slots >= 0
-        req = np.maximum(slots, 0)
-        state = np.where(present, sim.state[rows, req], -1)
+        flat = (np.arange(n)[:, None] * sim.num_requests_max + np.maximum(slots, 0)).ravel()
+        shape = slots.shape
+
+        def take(values: np.ndarray) -> np.ndarray:
+            return values.ravel()[flat].reshape(shape)
+
+        state = np.where(present, take(sim.state), -1)
+        prefill_len = take(sim.prefill_len)
+        is_long = take(sim.is_long)
         kv_used = sim.kv_used()
         capacity = sim.kv_capacity
 
         # per request
-        kept = (state == PREEMPTED) & (sim.preempt_mode[rows, req] == KEEP)
+        out = self._requests
+        kept = (state == PREEMPTED) & (take(sim.preempt_mode) == KEEP)
         prefilling = state == PREFILLING
         decoding = state == DECODING
-        waited = np.maximum(sim.clock[:, None] - sim.arrival[rows, req], 0.0)
-        progress = np.where(decoding, 1.0, sim.prefill_done[rows, req])
         running = prefilling | decoding | kept
-        requests = np.stack(
-            [
-                present,
-                state == WAITING,
-                state == PREEMPTED,
-                kept,
-                prefilling,
-                decoding,
-                sim.is_long[rows, req],
-                sim.latency_sensitive[rows, req],
-                np.log1p(sim.prefill_len[rows, req]) / _TOKEN_SCALE,
-                np.tanh(waited / _WAIT_SCALE),
-                progress,
-                np.where(running, sim.group_lo[rows, req] / inst, 0.0),
-                np.where(running, sim.group_n[rows, req] / inst, 0.0),
-                sim.sp_degree_for(sim.prefill_len[rows, req]) / inst,
-            ],
-            axis=-1,
-        )
-        requests = np.where(present[..., None], requests, 0.0)
+        waited = np.maximum(sim.clock[:, None] - take(sim.arrival), 0.0)
+        out[..., 0] = present
+        out[..., 1] = state == WAITING
+        out[..., 2] = state == PREEMPTED
+        out[..., 3] = kept
+        out[..., 4] = prefilling
+        out[..., 5] = decoding
+        out[..., 6] = is_long
+        out[..., 7] = take(sim.latency_sensitive)
+        out[..., 8] = np.log1p(prefill_len) / _TOKEN_SCALE
+        out[..., 9] = np.tanh(waited / _WAIT_SCALE)
+        out[..., 10] = np.where(decoding, 1.0, take(sim.prefill_done))
+        out[..., 11] = np.where(running, take(sim.group_lo) / inst, 0.0)
+        out[..., 12] = np.where(running, take(sim.group_n) / inst, 0.0)
+        out[..., 13] = sim.sp_degree_for(prefill_len) / inst
+        out *= present[..., None]
 
         # per instance
         on = sim.prefill_req
         busy = on >= 0
-        pr = np.maximum(on, 0)
-        done = sim.prefill_done[rows, pr]
-        remaining = (1.0 - done) * sim.prefill_work[rows, pr]
+        flat_on = (np.arange(n)[:, None] * sim.num_requests_max + np.maximum(on, 0)).ravel()
+        done = np.where(busy, sim.prefill_done.ravel()[flat_on].reshape(on.shape), 0.0)
+        work = sim.prefill_work.ravel()[flat_on].reshape(on.shape)
         batch, _ = sim.decode_load()
-        paused = self._paused_kv()
-        instances = np.stack(
-            [
-                busy,
-                busy & sim.is_long[rows, pr],
-                np.where(busy, done, 0.0),
-                np.where(busy, np.log1p(remaining) / _WORK_SCALE, 0.0),
-                np.minimum(batch / _BATCH_SCALE, 1.0),
-                kv_used / capacity,
-                paused / capacity,
-            ],
-            axis=-1,
-        )
+        nodes = self._instances
+        nodes[..., 0] = busy
+        nodes[..., 1] = busy & sim.is_long.ravel()[flat_on].reshape(on.shape)
+        nodes[..., 2] = done
+        nodes[..., 3] = np.where(busy, np.log1p((1.0 - done) * work) / _WORK_SCALE, 0.0)
+        nodes[..., 4] = np.minimum(batch / _BATCH_SCALE, 1.0)
+        nodes[..., 5] = kv_used / capacity
+        nodes[..., 6] = self._paused_kv() / capacity
 
         # global
-        queued = state[:, : layout.queue_window] >= 0
-        queue_req = req[:, : layout.queue_window]
-        q_long = (queued & sim.is_long[rows, queue_req]).sum(axis=1)
-        q_all = queued.sum(axis=1)
-        globals_ = np.stack(
-            [
-                np.tanh(sim.clock / _TIME_SCALE),
-                (q_all - q_long) / layout.queue_window,
-                q_long / layout.queue_window,
-                (state[:, : layout.queue_window] == PREEMPTED).sum(axis=1) / layout.queue_window,
-                busy.mean(axis=1),
-                np.minimum(batch.sum(axis=1) / (_BATCH_SCALE * inst), 1.0),
-                kv_used.sum(axis=1) / (capacity * inst),
-                sim.num_done / np.maximum(sim.num_requests, 1),
-            ],
-            axis=-1,
-        )
+        q_all, q_long, q_preempted = self._queue_counts
+        world = self._global
+        world[:, 0] = np.tanh(sim.clock / _TIME_SCALE)
+        world[:, 1] = (q_all - q_long) / layout.queue_window
+        world[:, 2] = q_long / layout.queue_window
+        world[:, 3] = q_preempted / layout.queue_window
+        world[:, 4] = busy.mean(axis=1)
+        world[:, 5] = np.minimum(batch.sum(axis=1) / (_BATCH_SCALE * inst), 1.0)
+        world[:, 6] = kv_used.sum(axis=1) / (capacity * inst)
+        world[:, 7] = sim.num_done / np.maximum(sim.num_requests, 1)
         return {
-            "global": np.clip(globals_, 0.0, 1.0).astype(np.float32),
-            "instances": np.clip(instances, 0.0, 1.0).astype(np.float32),
-            "requests": np.clip(requests, 0.0, 1.0).astype(np.float32),
+            "global": np.clip(world, 0.0, 1.0),
+            "instances": np.clip(nodes, 0.0, 1.0),
+            "requests": np.clip(out, 0.0, 1.0),
         }
 
     def _fill_windows(self) -> None:
@@ -309,7 +310,25 @@ class SchedCore:
         win = sim.window()
         self.queue_slots.fill(-1)
         self.run_slots.fill(-1)
-        self._rank_into(self.queue_slots, [sim.queued(win)], win.start)
+        queued = sim.queued(win)
+        is_long = sim.is_long[:, win]
+        preempted = queued & (sim.state[:, win] == PREEMPTED)
+        self._queue_counts = (
+            queued.sum(axis=1),
+            (queued & is_long).sum(axis=1),
+            preempted.sum(axis=1),
+        )
+        size = layout.view_size
+        for k, view in enumerate(layout.queue_views):
+            rows = self.queue_slots[:, k * size : (k + 1) * size]
+            if view == "oldest":
+                self._rank_into(rows, [queued], win.start)
+            elif view == "latency_sensitive":
+                self._rank_into(rows, [queued & sim.latency_sensitive[:, win]], win.start)
+            elif view == "preempted":
+                self._rank_into(rows, [preempted], win.start)
+            else:
+                self._smallest_into(rows, queued, sim.prefill_len[:, win], win.start)
         if layout.running_window:
             state = sim.state[:, win]
             decoding = state == DECODING
@@ -320,13 +339,38 @@ class SchedCore:
     @staticmethod
     def _rank_into(slots: np.ndarray, groups: list[np.ndarray], start: int) -> None:
         """Fill ``slots`` with the indices of ``groups`` (masks) in order, oldest first."""
-        width = slots.shape[1]
-        offset = np.zeros(slots.shape[0], dtype=np.int64)
+        num, width = slots.shape
+        offset = np.zeros(num, dtype=np.int64)
         for mask in groups:
-            rank = np.cumsum(mask, axis=1) - 1 + offset[:, None]
-            env, col = np.nonzero(mask & (rank < width))
-            slots[env, rank[env, col]] = col + start
-            offset += mask.sum(axis=1)
+            env, col = np.nonzero(mask)
+            if not env.size:
+                continue
+            counts = np.bincount(env, minlength=num)
+            first = np.cumsum(counts) - counts
+            rank = np.arange(env.size) - first[env] + offset[env]
+            keep = rank < width
+            slots[env[keep], rank[keep]] = col[keep] + start
+            offset += counts
+
+    @staticmethod
+    def _smallest_into(slots: np.ndarray, mask: np.ndarray, key: np.ndarray, start: int) -> None:
+        """Fill ``slots`` with the masked indices of smallest ``key`` (ties: lowest index)."""
+        width = slots.shape[1]
+        if not mask.size:
+            return
+        # a key unique per row keeps ties in index order and puts unmasked entries last
+        score = np.where(
+            mask, key * mask.shape[1] + np.arange(mask.shape[1]), np.iinfo(np.int64).max
+        )
+        if score.shape[1] > width:
+            pick = np.argpartition(score, width - 1, axis=1)[:, :width]
+        else:
+            pick = np.broadcast_to(np.arange(score.shape[1]), score.shape)
+        chosen = np.take_along_axis(score, pick, axis=1)
+        order = np.argsort(chosen, axis=1)
+        pick = np.take_along_axis(pick, order, axis=1)
+        valid = np.take_along_axis(mask, pick, axis=1)
+        slots[:, : pick.shape[1]] = np.where(valid, pick + start, -1)
 
     def _paused_kv(self) -> np.ndarray:
         sim = self.sim

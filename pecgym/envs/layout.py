@@ -4,9 +4,13 @@ Observation: a flat ``Dict`` of ``Box`` spaces (float32, every value in [0, 1]):
 
 * ``global`` (``GLOBAL_FEATURES``): the cluster as a whole.
 * ``instances`` (``num_instances x INSTANCE_FEATURES``): one row per instance.
-* ``requests`` (``window x REQUEST_FEATURES``): the first ``queue_window`` queued requests
-  (waiting or preempted, oldest first), then ``running_window`` running requests (prefills
-  first, then long decodes, then short decodes, oldest first). Empty rows are all zero.
+* ``requests`` (``window x REQUEST_FEATURES``): queued requests (waiting or preempted) as
+  seen through ``queue_views``, ``view_size`` rows each, then ``running_window`` running
+  requests (prefills first, then long decodes, then short decodes, oldest first). Empty rows
+  are all zero. The views (``QUEUE_VIEWS``) let a policy reach the requests its rule wants
+  however long the queue is: the oldest (FIFO), the shortest inputs (SJF, priority), the
+  latency-sensitive ones (LS first), the preempted ones (resume). A request may show in
+  several views; any of its rows addresses it.
 
 Output lengths are not observed: a real scheduler does not know them in advance.
 
@@ -77,6 +81,12 @@ REQUEST_FEATURES = (
     "sp_needed",  # instances its KV needs / instances
 )
 
+QUEUE_VIEWS = {
+    "oldest": "queued requests, oldest first",
+    "shortest": "queued requests, shortest prompt first (ties: oldest first)",
+    "latency_sensitive": "queued latency-sensitive requests, oldest first",
+    "preempted": "preempted requests, oldest first",
+}
 OP_NAMES = ("noop", "start", "preempt", "migrate")
 MODE_NAMES = ("none", "keep", "swap", "recompute")
 AUTO = 0
@@ -88,15 +98,27 @@ class Layout:
     """Sizes of one env's observation and action."""
 
     num_instances: int
-    queue_window: int = 16
+    view_size: int = 8
+    queue_views: tuple[str, ...] = ("oldest", "shortest")
     running_window: int = 16
 
     def __post_init__(self) -> None:
-        if self.queue_window < 1 or self.running_window < 0:
+        if self.view_size < 1 or self.running_window < 0:
             raise ValueError(
-                f"queue_window must be >= 1 and running_window >= 0, got "
-                f"{self.queue_window}, {self.running_window}"
+                f"view_size must be >= 1 and running_window >= 0, got "
+                f"{self.view_size}, {self.running_window}"
             )
+        unknown = [v for v in self.queue_views if v not in QUEUE_VIEWS]
+        if unknown or not self.queue_views or len(set(self.queue_views)) != len(self.queue_views):
+            raise ValueError(
+                f"queue_views must be distinct names from {sorted(QUEUE_VIEWS)}, "
+                f"got {self.queue_views!r}"
+            )
+
+    @property
+    def queue_window(self) -> int:
+        """Rows showing queued requests (all views)."""
+        return self.view_size * len(self.queue_views)
 
     @property
     def window(self) -> int:

@@ -43,11 +43,12 @@ class ClusterSchedEnv(gym.Env):
         reward, terminated, truncated, invalid, reject = self.core.step(
             np.asarray(action, dtype=np.int64)[None, :]
         )
+        observation = self._observe()  # first: it refreshes the windows the mask refers to
         info = self._info()
         info.update(invalid_action=bool(invalid[0]), reject_reason=int(reject[0]))
         if terminated[0] or truncated[0]:
             info["episode_metrics"] = self.core.episode_metrics(0)
-        return self._observe(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+        return observation, float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def action_masks(self) -> np.ndarray:
         """Allowed values of each action field, concatenated (for MaskablePPO)."""
