@@ -43,9 +43,11 @@ def native_masks(env, info):
 
 
 def sync_masks(env, info):
-    return np.stack(info["action_mask"]) if info["action_mask"].dtype == object else info[
-        "action_mask"
-    ]
+    return (
+        np.stack(info["action_mask"])
+        if info["action_mask"].dtype == object
+        else info["action_mask"]
+    )
 
 
 def main() -> None:
@@ -74,11 +76,14 @@ def main() -> None:
         print(f"{n:>5} {fast:>12,.0f} {slow:>12,.0f} {ratio:>8.1f}", flush=True)
     if 64 in results and results[64][1] == results[64][1]:
         ratio = results[64][0] / results[64][1]
-        print(f"N=64 native/sync = {ratio:.1f}x (target >= 30x): {'PASS' if ratio >= 30 else 'FAIL'}")
+        verdict = "PASS" if ratio >= 30 else "FAIL"
+        print(f"N=64 native/sync = {ratio:.1f}x (target >= 30x): {verdict}")
     if 256 in results:
         rate = results[256][0]
-        print(f"N=256 native = {rate:,.0f} steps/s (target >= 50,000): "
-              f"{'PASS' if rate >= 50_000 else 'FAIL'}")
+        print(
+            f"N=256 native = {rate:,.0f} steps/s (target >= 50,000): "
+            f"{'PASS' if rate >= 50_000 else 'FAIL'}"
+        )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 
@@ -17,6 +19,6 @@ def sample_masked_actions(
     scores = np.where(masks, rng.random(masks.shape), -1.0)
     bounds = np.concatenate(([0], np.cumsum(nvec)))
     return np.stack(
-        [scores[:, lo:hi].argmax(axis=1) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)],
+        [scores[:, lo:hi].argmax(axis=1) for lo, hi in pairwise(bounds)],
         axis=1,
     )
