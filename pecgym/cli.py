@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("traces", "costmodel", "simulate")
+COMMAND_MODULES = ("traces", "costmodel", "simulate", "train")
 """Modules of :mod:`pecgym.commands`; each has ``register(subparsers)``."""
 
 

@@ -21,7 +21,7 @@ from pecgym.envs.layout import (
     Layout,
 )
 from pecgym.sim.config import ClusterConfig
-from pecgym.sim.groups import GroupIndex, group_members, window_all
+from pecgym.sim.groups import GroupIndex, group_members, nonzero2d, window_all
 from pecgym.sim.metrics import summarize
 from pecgym.sim.placement import feasible_starts, least_loaded_start, start_requirements
 from pecgym.sim.simulator import ClusterSim, Commands
@@ -327,6 +327,8 @@ class SchedCore:
                 self._rank_into(rows, [queued & sim.latency_sensitive[:, win]], win.start)
             elif view == "preempted":
                 self._rank_into(rows, [preempted], win.start)
+            elif view in ("short", "long"):
+                self._rank_into(rows, [queued & (is_long == (view == "long"))], win.start)
             else:
                 self._smallest_into(rows, queued, sim.prefill_len[:, win], win.start)
         if layout.running_window:
@@ -342,7 +344,7 @@ class SchedCore:
         num, width = slots.shape
         offset = np.zeros(num, dtype=np.int64)
         for mask in groups:
-            env, col = np.nonzero(mask)
+            env, col = nonzero2d(mask)
             if not env.size:
                 continue
             counts = np.bincount(env, minlength=num)
@@ -355,28 +357,22 @@ class SchedCore:
     @staticmethod
     def _smallest_into(slots: np.ndarray, mask: np.ndarray, key: np.ndarray, start: int) -> None:
         """Fill ``slots`` with the masked indices of smallest ``key`` (ties: lowest index)."""
-        width = slots.shape[1]
-        if not mask.size:
+        width = min(slots.shape[1], mask.shape[1])
+        if not width:
             return
-        # a key unique per row keeps ties in index order and puts unmasked entries last
-        score = np.where(
-            mask, key * mask.shape[1] + np.arange(mask.shape[1]), np.iinfo(np.int64).max
-        )
-        if score.shape[1] > width:
-            pick = np.argpartition(score, width - 1, axis=1)[:, :width]
-        else:
-            pick = np.broadcast_to(np.arange(score.shape[1]), score.shape)
-        chosen = np.take_along_axis(score, pick, axis=1)
-        order = np.argsort(chosen, axis=1)
-        pick = np.take_along_axis(pick, order, axis=1)
-        valid = np.take_along_axis(mask, pick, axis=1)
-        slots[:, : pick.shape[1]] = np.where(valid, pick + start, -1)
+        columns = mask.shape[1]
+        # one integer per entry: key, then column; entries outside the mask sort last
+        score = np.where(mask, key * columns + np.arange(columns), np.iinfo(np.int64).max)
+        if columns > width:
+            score = np.partition(score, width - 1, axis=1)[:, :width]
+        score = np.sort(score, axis=1)
+        slots[:, :width] = np.where(score < np.iinfo(np.int64).max, score % columns + start, -1)
 
     def _paused_kv(self) -> np.ndarray:
         sim = self.sim
         win = sim.window()
         paused = (sim.state[:, win] == PREEMPTED) & (sim.preempt_mode[:, win] == KEEP)
-        env, col = np.nonzero(paused)
+        env, col = nonzero2d(paused)
         req = col + win.start
         index = GroupIndex(
             env, sim.group_lo[env, req], sim.group_n[env, req], self.num_envs, sim.num_instances
@@ -405,7 +401,7 @@ class SchedCore:
 
         queue = slots[:, : layout.queue_window]
         startable = np.zeros(queue.shape, dtype=bool)
-        env, col = np.nonzero(queue >= 0)
+        env, col = nonzero2d(queue >= 0)
         if env.size:
             need, k, fixed = start_requirements(sim, env, queue[env, col])
             fits = free[env] >= (need / k)[:, None] - 1e-9

@@ -9,8 +9,9 @@ Observation: a flat ``Dict`` of ``Box`` spaces (float32, every value in [0, 1]):
   requests (prefills first, then long decodes, then short decodes, oldest first). Empty rows
   are all zero. The views (``QUEUE_VIEWS``) let a policy reach the requests its rule wants
   however long the queue is: the oldest (FIFO), the shortest inputs (SJF, priority), the
-  latency-sensitive ones (LS first), the preempted ones (resume). A request may show in
-  several views; any of its rows addresses it.
+  latency-sensitive ones (LS first), the preempted ones (resume), the oldest short or long
+  ones (class priority, reserved pools). A request may show in several views; any of its
+  rows addresses it.
 
 Output lengths are not observed: a real scheduler does not know them in advance.
 
@@ -86,6 +87,8 @@ QUEUE_VIEWS = {
     "shortest": "queued requests, shortest prompt first (ties: oldest first)",
     "latency_sensitive": "queued latency-sensitive requests, oldest first",
     "preempted": "preempted requests, oldest first",
+    "short": "queued short requests (input up to the threshold), oldest first",
+    "long": "queued long requests, oldest first",
 }
 OP_NAMES = ("noop", "start", "preempt", "migrate")
 MODE_NAMES = ("none", "keep", "swap", "recompute")

@@ -25,7 +25,7 @@ def render_text(core: SchedCore, env: int = 0) -> str:
     queue = core.queue_slots[env]
     shown = [
         f"r{r}({'L' if sim.is_long[env, r] else 'S'},{sim.prefill_len[env, r]})"
-        for r in queue[queue >= 0][:8]
+        for r in list(dict.fromkeys(queue[queue >= 0].tolist()))[:8]  # once, across views
     ]
     lines.append("queue: " + (" ".join(shown) if shown else "-"))
     for i in range(sim.num_instances):

@@ -59,7 +59,7 @@ class SB3VecEnv(VecEnv):
                     "l": int(self._lengths[i]),
                     "t": round(time.time() - self._started, 6),
                 },
-                "episode_metrics": final["episode_metrics"][i],
+                "episode_metrics": _unbatch(final["episode_metrics"], i),
             }
             self._returns[i] = 0.0
             self._lengths[i] = 0
@@ -98,6 +98,16 @@ class SB3VecEnv(VecEnv):
 
     def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
         return [False for _ in self._indices(indices)]
+
+
+def _unbatch(batched: dict[str, Any], env: int) -> dict[str, Any]:
+    """Env ``env``'s entries of a dict Gymnasium's ``_add_info`` batched (``key -> array``,
+    with ``_key`` masks), as plain Python values."""
+    return {
+        key: value[env].item() if isinstance(value[env], np.generic) else value[env]
+        for key, value in batched.items()
+        if not key.startswith("_")
+    }
 
 
 def make_sb3_vec_env(env_id: str = "pecgym/ClusterSched-v0", num_envs: int = 8, **kwargs):

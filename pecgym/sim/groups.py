@@ -10,6 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 
+def nonzero2d(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a 2-D mask (rows, columns), about 3x faster for small masks."""
+    flat = np.flatnonzero(mask)
+    rows = flat // mask.shape[1]
+    return rows, flat - rows * mask.shape[1]
+
+
 class GroupIndex:
     """Items (requests) on instance groups, ready for repeated per-instance sums."""
 

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from pecgym.sim.config import ClusterConfig, ConfigError
-from pecgym.sim.groups import GroupIndex, group_max, group_members, group_min, group_sum
+from pecgym.sim.groups import (
+    GroupIndex,
+    group_max,
+    group_members,
+    group_min,
+    group_sum,
+    nonzero2d,
+)
 from pecgym.sim.state import (
     DECODING,
     DONE,
@@ -126,7 +133,7 @@ class ClusterSim:
         self.decode_to = np.full((e, r), -1, dtype=np.int64)
         self.prefill_len = np.zeros((e, r), dtype=np.int64)
         self.prefill_work = np.ones((e, r))  # seconds of prefill alone on its group
-        self.solo_prefill_work = np.ones((e, r))  # the same for the prompt on one instance
+        self.prompt_prefill_work = np.ones((e, r, i))  # the prompt's, per group size 1..I
         self.prefill_done = np.zeros((e, r))  # fraction of the prefill done
         self.generated = np.zeros((e, r))  # output tokens produced (fluid)
         self.kv_tokens = np.zeros((e, r))  # KV tokens held on GPUs (whole request)
@@ -160,14 +167,14 @@ class ClusterSim:
         self.stalled = np.zeros(e, dtype=bool)
         self.num_events = np.zeros(e, dtype=np.int64)
         self.wait_area = np.zeros((e, 2))  # request-seconds queued: short, long
-        self._kv_used: np.ndarray | None = None
+        self._kv_used = np.zeros((e, i))  # per-instance KV, kept up to date by every change
         self.timeline: list | None = None  # (t0, t1, prefill request, decode batch) per segment
         self.timeline_env = 0
 
     _PER_REQUEST = (
         "arrival input_tokens output_tokens is_long latency_sensitive exists state group_lo "
         "group_n decode_to prefill_len prefill_work prefill_done generated kv_tokens kv_host "
-        "solo_prefill_work ready_at swap_ready preempt_mode resume_decode last_start t_start "
+        "prompt_prefill_work ready_at swap_ready preempt_mode resume_decode last_start t_start "
         "t_first_token t_finish prefill_preemptions decode_preemptions evictions migrations"
     ).split()
 
@@ -183,7 +190,7 @@ class ClusterSim:
 
     _PER_ENV_AND_INSTANCE = (
         "prefill_req busy_time idle_time clock num_requests next_arrival first_live num_done "
-        "at_decision finished truncated stalled num_events wait_area timeline timeline_env"
+        "at_decision finished truncated stalled num_events wait_area timeline timeline_env _kv_used"
     ).split()
 
     def load(self, env: int, workload: Workload) -> None:
@@ -208,8 +215,11 @@ class ClusterSim:
             self.latency_sensitive[env, :n] = workload.latency_sensitive
         self.exists[env, :n] = True
         self.prefill_len[env, :n] = workload.input_tokens
-        self.solo_prefill_work[env, :n] = self.cost.prefill_time(
-            workload.input_tokens, 0, 1, sp_method=self.config.sp_method
+        self.prompt_prefill_work[env, :n] = self.cost.prefill_time(
+            workload.input_tokens[:, None],
+            0,
+            np.arange(1, self.num_instances + 1)[None, :],
+            sp_method=self.config.sp_method,
         )
         self.prefill_req[env] = -1
         self.busy_time[env] = 0.0
@@ -227,7 +237,7 @@ class ClusterSim:
         self.truncated[env] = False
         self.stalled[env] = False
         self.num_events[env] = 0
-        self._kv_used = None
+        self._kv_used[env] = 0.0
 
     def _check_servable(self, workload: Workload) -> None:
         total = workload.input_tokens + workload.output_tokens
@@ -269,18 +279,36 @@ class ClusterSim:
         )
         return (state == WAITING) | ((state == PREEMPTED) & ready_swap)
 
+    def _kv_shift(self, env, req, tokens, sign: float) -> None:
+        """Add (``sign`` +1) or remove (-1) requests' KV on their groups.
+
+        Usage is a running sum, never recomputed: each env's row starts at exactly 0 on
+        ``load`` and sees the same updates in the same order whether it runs alone or in a
+        batch, so batched and single runs stay bit-for-bit equal.
+        """
+        held = tokens > 0
+        if not held.any():
+            return
+        env, req, tokens = env[held], req[held], tokens[held]
+        n = self.group_n[env, req]
+        self._kv_used += group_sum(
+            env, self.group_lo[env, req], n, sign * tokens / n, self.num_envs, self.num_instances
+        )
+
     def kv_used(self) -> np.ndarray:
-        """``(E, I)`` KV tokens held on each instance (cached until the state changes)."""
-        if self._kv_used is None:
-            win = self.window()
-            env, rel = np.nonzero(self.kv_tokens[:, win] > 0)
-            req = rel + win.start
-            lo, n = self.group_lo[env, req], self.group_n[env, req]
-            used = group_sum(
-                env, lo, n, self.kv_tokens[env, req] / n, self.num_envs, self.num_instances
-            )
-            self._kv_used = np.maximum(used, 0.0)
-        return self._kv_used
+        """``(E, I)`` KV tokens held on each instance."""
+        return np.maximum(self._kv_used, 0.0)
+
+    def kv_used_exact(self) -> np.ndarray:
+        """``(E, I)`` KV usage summed afresh from the requests (for checks; slower)."""
+        win = self.window()
+        env, rel = nonzero2d(self.kv_tokens[:, win] > 0)
+        req = rel + win.start
+        lo, n = self.group_lo[env, req], self.group_n[env, req]
+        used = group_sum(
+            env, lo, n, self.kv_tokens[env, req] / n, self.num_envs, self.num_instances
+        )
+        return np.maximum(used, 0.0)
 
     def kv_free(self) -> np.ndarray:
         """``(E, I)`` KV tokens still free on each instance."""
@@ -293,7 +321,7 @@ class ClusterSim:
     def decode_load(self) -> tuple[np.ndarray, np.ndarray]:
         """``(E, I)`` decode batch size and KV context of each instance's decode batch."""
         win = self.window()
-        env, rel = np.nonzero(self.state[:, win] == DECODING)
+        env, rel = nonzero2d(self.state[:, win] == DECODING)
         req = rel + win.start
         lo, n = self.group_lo[env, req], self.group_n[env, req]
         batch = group_sum(env, lo, n, 1.0, self.num_envs, self.num_instances)
@@ -338,8 +366,8 @@ class ClusterSim:
         win = self.window()
         state = self.state[:, win]
         ready = self.ready_at[:, win] <= now[:, None]
-        d_env, d_rel = np.nonzero((state == DECODING) & ready)
-        p_env, p_rel = np.nonzero((state == PREFILLING) & ready)
+        d_env, d_rel = nonzero2d((state == DECODING) & ready)
+        p_env, p_rel = nonzero2d((state == PREFILLING) & ready)
         d_req, p_req = d_rel + win.start, p_rel + win.start
         d_lo, d_n = self.group_lo[d_env, d_req], self.group_n[d_env, d_req]
         p_lo, p_n = self.group_lo[p_env, p_req], self.group_n[p_env, p_req]
@@ -412,7 +440,8 @@ class ClusterSim:
                 (now[row], t_next[row], np.where(prefilling[row], on_slot[row], -1), batch[row])
             )
         self.clock = t_next.copy()
-        self._kv_used = None
+        if d_env.size:
+            self._kv_used += decodes.sum(tokens / d_n)
         self.num_events += active
 
         # what happens at t_next, in order: completions, memory, arrivals
@@ -460,14 +489,14 @@ class ClusterSim:
     def _min_blocked_until(self, t_next: np.ndarray, win: slice, ready: np.ndarray) -> None:
         state = self.state[:, win]
         running = (state == PREFILLING) | (state == DECODING)
-        env, rel = np.nonzero(running & ~ready)
+        env, rel = nonzero2d(running & ~ready)
         np.minimum.at(t_next, env, self.ready_at[env, rel + win.start])
         swapping = (
             (state == PREEMPTED)
             & (self.preempt_mode[:, win] == SWAP)
             & (self.swap_ready[:, win] > self.clock[:, None])
         )
-        env, rel = np.nonzero(swapping)
+        env, rel = nonzero2d(swapping)
         np.minimum.at(t_next, env, self.swap_ready[env, rel + win.start])
 
     def _finish_prefills(self, env, req, done) -> None:
@@ -496,20 +525,24 @@ class ClusterSim:
         """Move decoding requests' KV to ``target`` instances; returns which moved."""
         free = self.kv_free()
         kv = self.kv_tokens[env, req]
-        _, first = np.unique(env * self.num_instances + target, return_index=True)
-        unique = np.zeros(env.size, dtype=bool)
-        unique[first] = True
-        fits = unique & (free[env, target] >= kv)
+        fits = free[env, target] >= kv
+        if env.size > 1 and (env[1:] == env[:-1]).any():
+            # two moves to one instance at once: only the first is checked against its room
+            _, first = np.unique(env * self.num_instances + target, return_index=True)
+            unique = np.zeros(env.size, dtype=bool)
+            unique[first] = True
+            fits &= unique
         env, req, target, kv = env[fits], req[fits], target[fits], kv[fits]
         node = self.config.instances_per_node
         cross = (self.group_lo[env, req] // node) != (target // node)
         delay = self.cost.kv_transfer_time(kv, cross_node=False)
         delay = np.where(cross, self.cost.kv_transfer_time(kv, cross_node=True), delay)
+        self._kv_shift(env, req, kv, -1.0)
         self.group_lo[env, req] = target
         self.group_n[env, req] = 1
+        self._kv_shift(env, req, kv, 1.0)
         self.ready_at[env, req] = self.clock[env] + delay
         self.migrations[env, req] += 1
-        self._kv_used = None
         return fits
 
     def _complete_where(self, env, req, done) -> None:
@@ -522,8 +555,8 @@ class ClusterSim:
         self.state[env, req] = DONE
         self.generated[env, req] = self.output_tokens[env, req]
         self.t_finish[env, req] = self.clock[env]
+        self._kv_shift(env, req, self.kv_tokens[env, req], -1.0)
         self.kv_tokens[env, req] = 0.0
-        self._kv_used = None
         np.add.at(self.num_done, env, 1)
         if (req == self.first_live[env]).any():
             self._update_first_live()
@@ -541,7 +574,7 @@ class ClusterSim:
             return
         full = (self.kv_used() >= self.kv_capacity * (1 - 1e-12)) & envs[:, None]
         win = self.window()
-        env, rel = np.nonzero(self.state[:, win] == DECODING)
+        env, rel = nonzero2d(self.state[:, win] == DECODING)
         req = rel + win.start
         members = group_members(self.group_lo[env, req], self.group_n[env, req], full.shape[1])
         on_full = (members & full[env]).any(axis=1)
@@ -653,7 +686,7 @@ class ClusterSim:
             return reason
         # preempt the prefills running on the targets
         victims = occupied & (go & needs_slot)[:, None]
-        row, inst = np.nonzero(victims)
+        row, inst = nonzero2d(victims)
         if row.size:
             v_env, v_req = env[row], self.prefill_req[env[row], inst]
             pairs = np.unique(np.stack((v_env, v_req)), axis=1)
@@ -686,6 +719,7 @@ class ClusterSim:
         self.t_start[env, req] = np.where(
             np.isnan(self.t_start[env, req]), now, self.t_start[env, req]
         )
+        self._kv_shift(env, req, self.kv_tokens[env, req], -1.0)
         self.kv_tokens[env, req] = np.where(mode == KEEP, self.kv_tokens[env, req], need)
         self.kv_host[env, req] = 0.0
         self.group_lo[env, req] = lo
@@ -693,14 +727,12 @@ class ClusterSim:
         self.ready_at[env, req] = ready
         self.last_start[env, req] = now
         self.preempt_mode[env, req] = NO_PREEMPT
-        self._kv_used = None
+        self._kv_shift(env, req, self.kv_tokens[env, req], 1.0)
         # prefill (new, recomputed or resumed) or a decode resuming in place
         pre = np.flatnonzero(needs_slot)
         self.decode_to[env[pre], req[pre]] = decode_to[pre]
-        work = self.solo_prefill_work[env[pre], req[pre]]
-        special = (n[pre] > 1) | (
-            self.prefill_len[env[pre], req[pre]] != self.input_tokens[env[pre], req[pre]]
-        )
+        work = self.prompt_prefill_work[env[pre], req[pre], n[pre] - 1]
+        special = self.prefill_len[env[pre], req[pre]] != self.input_tokens[env[pre], req[pre]]
         if special.any():
             work[special] = self.cost.prefill_time(
                 self.prefill_len[env[pre], req[pre]][special],
@@ -715,14 +747,14 @@ class ClusterSim:
         self.state[env[pre], req[pre]] = PREFILLING
         self.resume_decode[env[pre], req[pre]] = False
         slots = group_members(lo[pre], n[pre], self.num_instances)
-        rows, inst = np.nonzero(slots)
+        rows, inst = nonzero2d(slots)
         self.prefill_req[env[pre][rows], inst] = req[pre][rows]
         dec = np.flatnonzero(~needs_slot)
         self.state[env[dec], req[dec]] = DECODING
         self.resume_decode[env[dec], req[dec]] = False
 
     def _release_prefill_slots(self, env, lo, n) -> None:
-        rows, inst = np.nonzero(group_members(lo, n, self.num_instances))
+        rows, inst = nonzero2d(group_members(lo, n, self.num_instances))
         self.prefill_req[env[rows], inst] = -1
 
     def _preempt_command(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
@@ -772,8 +804,9 @@ class ClusterSim:
         )
         self.prefill_done[env, req] = np.where(recompute, 0.0, self.prefill_done[env, req])
         self.resume_decode[env, req] &= ~recompute
-        self.kv_tokens[env, req] = np.where(swap | recompute, 0.0, self.kv_tokens[env, req])
-        self._kv_used = None
+        freed = swap | recompute
+        self._kv_shift(env[freed], req[freed], self.kv_tokens[env[freed], req[freed]], -1.0)
+        self.kv_tokens[env, req] = np.where(freed, 0.0, self.kv_tokens[env, req])
 
     def _migrate(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
         reason = np.full(env.size, R_OK, dtype=np.int64)

@@ -1,0 +1,100 @@
+"""Train and load PPO agents (stable-baselines3 / sb3-contrib) on the pecgym envs.
+
+torch and SB3 are imported when a function needs them, so ``import pecgym.agents`` is cheap
+and works without the ``rl`` extras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ALGOS = ("maskable_ppo", "ppo")
+INSTALL_HINT = 'install the RL extras: pip install -e ".[rl]"'
+
+
+def _algo_class(algo: str) -> type:
+    """The SB3 class of ``algo`` (a clear error if it or its package is missing)."""
+    if algo not in ALGOS:
+        raise ValueError(f"algo must be one of {ALGOS}, got {algo!r}")
+    try:
+        if algo == "maskable_ppo":
+            from sb3_contrib import MaskablePPO
+
+            return MaskablePPO
+        from stable_baselines3 import PPO
+
+        return PPO
+    except ImportError as error:
+        raise ImportError(f"{algo} needs stable-baselines3 and sb3-contrib; {INSTALL_HINT}") from (
+            error
+        )
+
+
+def train_ppo(
+    env_id: str = "pecgym/ConvBusy-v0",
+    *,
+    total_timesteps: int,
+    num_envs: int = 8,
+    seed: int = 0,
+    algo: str = "maskable_ppo",
+    env_kwargs: dict[str, Any] | None = None,
+    tensorboard_log: str | Path | None = None,
+    save_path: str | Path | None = None,
+    progress_bar: bool = False,
+    run_name: str | None = None,
+    metric_keys: Sequence[str] | None = None,
+    callbacks: Sequence[Any] = (),
+    **ppo_kwargs: Any,
+):
+    """Train a ``MultiInputPolicy`` agent on ``num_envs`` batched copies of ``env_id``.
+
+    ``algo="maskable_ppo"`` samples only actions the per-field masks allow; ``"ppo"`` trains
+    unmasked (invalid actions are penalised no-ops). Episode ``i`` of env ``j`` is seeded from
+    ``seed + j``, so a run is reproducible. Each finished episode's metrics are logged under
+    ``episode/`` (see :class:`pecgym.agents.callbacks.EpisodeMetricsCallback`) to TensorBoard
+    when ``tensorboard_log`` is set. ``ppo_kwargs`` go to the algorithm (``n_steps``,
+    ``batch_size``, ``learning_rate``...; ``device`` defaults to CPU, fastest for MLPs).
+    The model is saved to ``save_path`` (a ``.zip``) if given, and returned.
+    """
+    if total_timesteps < 1:
+        raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    cls = _algo_class(algo)
+    from pecgym.agents.callbacks import EPISODE_METRICS, EpisodeMetricsCallback
+    from pecgym.envs.sb3 import make_sb3_vec_env
+
+    env = make_sb3_vec_env(env_id, num_envs, **(env_kwargs or {}))
+    ppo_kwargs.setdefault("device", "cpu")
+    ppo_kwargs.setdefault("verbose", 0)
+    model = cls(
+        "MultiInputPolicy",
+        env,
+        seed=seed,
+        tensorboard_log=None if tensorboard_log is None else str(tensorboard_log),
+        **ppo_kwargs,
+    )
+    metrics = EpisodeMetricsCallback(EPISODE_METRICS if metric_keys is None else metric_keys)
+    model.learn(
+        total_timesteps=total_timesteps,
+        callback=[metrics, *callbacks],
+        tb_log_name=run_name or algo,
+        progress_bar=progress_bar,
+    )
+    if save_path is not None:
+        path = Path(save_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+    return model
+
+
+def load_agent(
+    path: str | Path, *, algo: str = "maskable_ppo", env: Any = None, device: str = "cpu"
+):
+    """Load a model saved by :func:`train_ppo` (``algo`` must match how it was trained)."""
+    path = Path(path)
+    if not path.exists() and not path.with_suffix(".zip").exists():
+        raise FileNotFoundError(f"no saved agent at {path}")
+    return _algo_class(algo).load(path, env=env, device=device)

@@ -1,0 +1,133 @@
+"""The action space expresses FIFO: FIFO acting through env actions equals FIFO on the sim."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+
+import pecgym  # noqa: F401  (registers the env ids)
+from pecgym.baselines import FIFOPolicy, run_policy
+from pecgym.envs import ClusterSchedEnv, ClusterSchedVectorEnv
+from pecgym.envs.core import SchedCore
+from pecgym.sim.config import ClusterConfig
+from pecgym.sim.metrics import request_frame, summarize
+from pecgym.sim.simulator import ClusterSim
+from pecgym.sim.state import Op
+from pecgym.traces.spec import WorkloadSpec
+
+CASES = {
+    "pecgym/ConvBusy-v0": (4, {"source": "synthetic:conv", "num_requests": 48, "rate_scale": 4.0}),
+    # long inputs need sequence-parallel groups: the sp and instance fields matter
+    "pecgym/LongMix-v0": (
+        16,
+        {"source": "synthetic:conv", "num_requests": 48, "rate_scale": 4.0, "long_fraction": 0.1},
+    ),
+    "pecgym/CodeBursty-v0": (
+        8,
+        {"source": "synthetic:code", "num_requests": 48, "rate_scale": 2.0},
+    ),
+}
+
+
+def fifo_actions(core: SchedCore, policy: FIFOPolicy) -> np.ndarray:
+    """FIFO's decisions for the envs at a decision point, encoded as env actions."""
+    sim = core.sim
+    deciding = np.flatnonzero(sim.at_decision & ~sim.finished)
+    if not deciding.size:
+        return np.zeros((core.num_envs, 6), dtype=np.int64)
+    return core.encode(policy.decide(sim, deciding))
+
+
+def assert_same_summary(got: dict, expected: dict) -> None:
+    """``got`` has every figure of ``expected``, equal (NaN equals NaN)."""
+    for key, value in expected.items():
+        if isinstance(value, float) and math.isnan(value):
+            assert math.isnan(got[key]), key
+        else:
+            assert got[key] == value, key
+
+
+def direct_fifo(config: ClusterConfig, workloads: list) -> ClusterSim:
+    return run_policy(ClusterSim(config, workloads), FIFOPolicy())
+
+
+@pytest.mark.parametrize("env_id", sorted(CASES))
+def test_fifo_through_actions_matches_fifo_on_the_simulator(env_id: str) -> None:
+    num_instances, workload = CASES[env_id]
+    seed = 3
+    env = gym.make(env_id, workload=workload)
+    core = env.unwrapped.core
+    config = ClusterConfig(num_instances=num_instances, max_decision_gap=1.0)
+    assert core.config == config  # the env's own cluster, configured like the direct run
+
+    policy = FIFOPolicy()
+    env.reset(seed=seed)
+    starts = steps = 0
+    while True:
+        action = fifo_actions(core, policy)[0]
+        _, _, terminated, truncated, info = env.step(action)
+        steps += 1
+        assert not info["invalid_action"], (steps, action, info["reject_reason"])
+        starts += int(action[0] == Op.START)
+        if terminated or truncated:
+            break
+    assert terminated and not truncated
+
+    spec = WorkloadSpec(**workload)
+    sim = direct_fifo(config, [spec.build(seed)])
+    expected = request_frame(sim, 0)
+    got = request_frame(core.sim, 0)
+    assert (got["state"] == "done").all()
+    assert starts == len(got)  # FIFO never preempts: one START per request
+    if env_id == "pecgym/LongMix-v0":
+        assert got["is_long"].any()  # the SP path was exercised
+    pd.testing.assert_frame_equal(got, expected)
+
+    assert_same_summary(info["episode_metrics"], summarize(sim, 0))
+
+
+def test_fifo_through_the_vector_env_matches_fifo_on_the_simulator() -> None:
+    num_instances, workload = CASES["pecgym/ConvBusy-v0"]
+    n, seed = 3, 10
+    vec = gym.make_vec(
+        "pecgym/ConvBusy-v0", num_envs=n, vectorization_mode="vector_entry_point", workload=workload
+    )
+    assert isinstance(vec, ClusterSchedVectorEnv)
+    vec.reset(seed=seed)
+    policy = FIFOPolicy()
+    summaries: dict[int, dict] = {}
+    for _ in range(5000):
+        actions = fifo_actions(vec.core, policy)
+        _, _, terminated, truncated, info = vec.step(actions)
+        assert not info["invalid_action"].any()
+        assert not truncated.any()
+        for i in np.flatnonzero(terminated):
+            if i not in summaries:
+                batched = info["final_info"]["episode_metrics"]
+                summaries[int(i)] = {
+                    k: v[i].item() for k, v in batched.items() if not k.startswith("_")
+                }
+        if len(summaries) == n:
+            break
+    assert len(summaries) == n
+
+    config = ClusterConfig(num_instances=num_instances, max_decision_gap=1.0)
+    spec = WorkloadSpec(**workload)
+    sim = direct_fifo(config, [spec.build(seed + i) for i in range(n)])
+    for i in range(n):
+        assert summaries[i]["completed"] == workload["num_requests"]
+        assert_same_summary(summaries[i], summarize(sim, i))
+
+
+def test_encode_of_a_request_out_of_view_is_a_noop() -> None:
+    env = ClusterSchedEnv(num_instances=4, workload={"num_requests": 8})
+    env.reset(seed=0)
+    core = env.core
+    commands = FIFOPolicy().decide(core.sim, np.array([0]))
+    assert commands.op[0] == Op.START
+    commands.req[0] = 7  # not arrived yet: no row shows it
+    assert core.encode(commands).tolist() == [[0, 0, 0, 0, 0, 0]]
