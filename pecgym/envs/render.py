@@ -10,6 +10,21 @@ if TYPE_CHECKING:
     from pecgym.envs.core import SchedCore
 
 _TIMELINE_SEGMENTS = 4000
+RENDER_MODES = ("ansi", "rgb_array")
+
+
+def check_render_mode(render_mode: str | None) -> str | None:
+    """``render_mode`` if pecgym can render it, else a ValueError naming the choices."""
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ValueError(f"render_mode must be one of {list(RENDER_MODES)}, got {render_mode!r}")
+    return render_mode
+
+
+def render(core: SchedCore, render_mode: str | None):
+    """What ``env.render()`` returns: text or a timeline image of env 0 (None before reset)."""
+    if core.sim is None or render_mode is None:
+        return None
+    return render_text(core, 0) if render_mode == "ansi" else render_rgb(core)
 
 
 def render_text(core: SchedCore, env: int = 0) -> str:

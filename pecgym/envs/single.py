@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from pecgym.envs.core import SchedCore
-from pecgym.envs.render import render_rgb, render_text
+from pecgym.envs.render import RENDER_MODES, check_render_mode, render
 
 
 class ClusterSchedEnv(gym.Env):
@@ -19,14 +19,10 @@ class ClusterSchedEnv(gym.Env):
     ``info`` carries ``action_mask`` every step and ``episode_metrics`` at the end.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         self.core = SchedCore(1, record_timeline=render_mode == "rgb_array", **kwargs)
         self.observation_space = self.core.layout.observation_space()
         self.action_space = self.core.layout.action_space()
@@ -57,11 +53,7 @@ class ClusterSchedEnv(gym.Env):
         return self._masks
 
     def render(self):
-        if self.core.sim is None or self.render_mode is None:
-            return None
-        if self.render_mode == "ansi":
-            return render_text(self.core, 0)
-        return render_rgb(self.core)
+        return render(self.core, self.render_mode)
 
     def _observe(self) -> dict[str, np.ndarray]:
         return {key: value[0] for key, value in self.core.observe().items()}

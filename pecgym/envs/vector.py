@@ -9,7 +9,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from pecgym.envs.core import SchedCore
-from pecgym.envs.render import render_rgb, render_text
+from pecgym.envs.render import RENDER_MODES, check_render_mode, render
 
 
 class ClusterSchedVectorEnv(VectorEnv):
@@ -23,18 +23,14 @@ class ClusterSchedVectorEnv(VectorEnv):
     """
 
     metadata = {
-        "render_modes": ["ansi", "rgb_array"],
+        "render_modes": list(RENDER_MODES),
         "render_fps": 4,
         "autoreset_mode": AutoresetMode.SAME_STEP,
     }
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **kwargs: Any) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
-            )
         self.num_envs = num_envs
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         self.core = SchedCore(num_envs, record_timeline=render_mode == "rgb_array", **kwargs)
         self.single_observation_space = self.core.layout.observation_space()
         self.single_action_space = self.core.layout.action_space()
@@ -83,11 +79,7 @@ class ClusterSchedVectorEnv(VectorEnv):
         return self._masks
 
     def render(self):
-        if self.core.sim is None or self.render_mode is None:
-            return None
-        if self.render_mode == "ansi":
-            return render_text(self.core, 0)
-        return render_rgb(self.core)
+        return render(self.core, self.render_mode)
 
     def _info(self) -> dict[str, Any]:
         self._masks = self.core.action_masks()

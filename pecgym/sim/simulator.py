@@ -296,8 +296,9 @@ class ClusterSim:
         )
 
     def kv_used(self) -> np.ndarray:
-        """``(E, I)`` KV tokens held on each instance."""
-        return np.maximum(self._kv_used, 0.0)
+        """``(E, I)`` KV tokens held on each instance (rounding residue below 1e-6 is 0)."""
+        used = self._kv_used
+        return np.where(used > 1e-6, used, 0.0)
 
     def kv_used_exact(self) -> np.ndarray:
         """``(E, I)`` KV usage summed afresh from the requests (for checks; slower)."""
@@ -509,7 +510,10 @@ class ClusterSim:
         self.prefill_done[env, req] = 1.0
         first = np.isnan(self.t_first_token[env, req])
         self.t_first_token[env, req] = np.where(first, now, self.t_first_token[env, req])
-        self.generated[env, req] = np.where(first, 1.0, self.generated[env, req])
+        # a prefill yields the next token: the first one, or (re-prefill after a recompute
+        # of a decode) the one after those kept; without it an evicted decode that refills
+        # its instance exactly would be evicted again at once, forever, with no progress
+        self.generated[env, req] = np.where(first, 1.0, self.generated[env, req] + 1.0)
         complete = self.generated[env, req] >= self.output_tokens[env, req]
         self._complete(env[complete], req[complete])
         env, req = env[~complete], req[~complete]
@@ -519,9 +523,9 @@ class ClusterSim:
         lo, n = self.group_lo[env, req], self.group_n[env, req]
         moving = (target >= 0) & ~((n == 1) & (lo == target))
         if moving.any():
-            self._move_decodes(env[moving], req[moving], target[moving], fallback_ok=True)
+            self._move_decodes(env[moving], req[moving], target[moving])
 
-    def _move_decodes(self, env, req, target, fallback_ok: bool) -> np.ndarray:
+    def _move_decodes(self, env, req, target) -> np.ndarray:
         """Move decoding requests' KV to ``target`` instances; returns which moved."""
         free = self.kv_free()
         kv = self.kv_tokens[env, req]
@@ -816,7 +820,7 @@ class ClusterSim:
         reason[(reason == R_OK) & ((lo < 0) | (lo >= self.num_instances) | same)] = R_BAD_INSTANCES
         go = np.flatnonzero(reason == R_OK)
         if go.size:
-            moved = self._move_decodes(env[go], req[go], lo[go], fallback_ok=False)
+            moved = self._move_decodes(env[go], req[go], lo[go])
             reason[go[~moved]] = R_NO_MEMORY
         return reason
 
