@@ -693,10 +693,11 @@ class ClusterSim:
         row, inst = nonzero2d(victims)
         if row.size:
             v_env, v_req = env[row], self.prefill_req[env[row], inst]
-            pairs = np.unique(np.stack((v_env, v_req)), axis=1)
+            key = np.unique(v_env * self.num_requests_max + v_req)
+            v_env, v_req = np.divmod(key, self.num_requests_max)
             mode_of_env = np.zeros(self.num_envs, dtype=np.int64)
             mode_of_env[env] = mode
-            self._preempt(pairs[0], pairs[1], mode_of_env[pairs[0]], count=True)
+            self._preempt(v_env, v_req, mode_of_env[v_env], count=True)
         self._launch(env[go], req[go], lo[go], n[go], decode_to[go], needs_slot[go])
         return reason
 
