@@ -404,12 +404,18 @@ class SchedCore:
         env, col = nonzero2d(queue >= 0)
         if env.size:
             need, k, fixed = start_requirements(sim, env, queue[env, col])
-            fits = free[env] >= (need / k)[:, None] - 1e-9
-            ok = window_all(fits, k).any(axis=1)
-            kept = fixed >= 0
-            if kept.any():
+            share = need / k - 1e-9
+            # one instance: any instance with room; a group: a run of k instances with room
+            ok = free.max(axis=1)[env] >= share
+            wide = np.flatnonzero(k > 1)
+            if wide.size:
+                fits = free[env[wide]] >= share[wide, None]
+                ok[wide] = window_all(fits, k[wide]).any(axis=1)
+            kept = np.flatnonzero(fixed >= 0)
+            if kept.size:
+                fits = free[env[kept]] >= share[kept, None]
                 members = group_members(fixed[kept], k[kept], inst)
-                ok[kept] = (fits[kept] | ~members).all(axis=1)
+                ok[kept] = (fits | ~members).all(axis=1)
             startable[env, col] = ok
         run = state[:, layout.queue_window :]
         preemptable = (run == PREFILLING) | (run == DECODING)
