@@ -54,11 +54,6 @@ def run(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
-
     from pecgym.agents.ppo import train_ppo
 
     started = time.perf_counter()
@@ -72,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         tensorboard_log=args.tensorboard,
         save_path=args.save,
         progress_bar=args.progress,
+        torch_threads=args.threads,
         verbose=1 if args.verbose else 0,
         **ppo_kwargs,
     )
@@ -111,7 +107,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-steps", type=int, help="rollout steps per env and update")
     parser.add_argument("--batch-size", type=int, help="minibatch size")
     parser.add_argument("--learning-rate", type=float, help="learning rate")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for MLPs)"
+    )
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     parser.add_argument("--verbose", action="store_true", help="print SB3's training log")
     parser.set_defaults(handler=run)
