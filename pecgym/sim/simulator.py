@@ -545,7 +545,8 @@ class ClusterSim:
         self.group_lo[env, req] = target
         self.group_n[env, req] = 1
         self._kv_shift(env, req, kv, 1.0)
-        self.ready_at[env, req] = self.clock[env] + delay
+        # a transfer still under way finishes first (chained moves cannot skip it)
+        self.ready_at[env, req] = np.maximum(self.clock[env], self.ready_at[env, req]) + delay
         self.migrations[env, req] += 1
         return fits
 
@@ -719,6 +720,8 @@ class ClusterSim:
         if was_swapped.any():
             swap_in[was_swapped] = self.cost.swap_time(self.kv_host[env, req][was_swapped])
         ready = np.where(was_swapped, np.maximum(now, self.swap_ready[env, req]), now) + swap_in
+        # a kept request paused during its KV transfer or swap-in still waits for it to end
+        ready = np.where(mode == KEEP, np.maximum(ready, self.ready_at[env, req]), ready)
         moved = (self.group_lo[env, req] != lo) | (self.group_n[env, req] != n)
         fresh = (mode != KEEP) & needs_slot
         self.t_start[env, req] = np.where(
