@@ -177,5 +177,5 @@ def test_transforms_preserve_count_and_order(
     np.testing.assert_array_equal(rescaled.input_tokens[rest], w.input_tokens[rest])
     labelled = label_latency_sensitive(w, fraction, seed=seed)
     assert labelled.latency_sensitive.sum() == round(fraction * len(w))
-    window = sample_window(w, max(w.duration / 2, 1e-3), seed=seed) if w.duration else w
+    window = sample_window(w, w.duration / 2, seed=seed) if w.duration > 0 else w
     assert 1 <= len(window) <= len(w) and np.all(np.diff(window.arrival) >= 0)
