@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("traces", "costmodel", "simulate", "train")
+COMMAND_MODULES = ("traces", "costmodel", "simulate", "train", "compare")
 """Modules of :mod:`pecgym.commands`; each has ``register(subparsers)``."""
 
 

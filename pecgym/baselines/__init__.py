@@ -1,23 +1,83 @@
-"""Heuristic scheduling policies, by name: ``pecgym.baselines.get("fifo")``."""
+"""Baseline scheduling policies, by name: ``pecgym.baselines.get("pecsched")``.
+
+===================  ========================================================  ===============
+name                 rule                                                      after
+===================  ========================================================  ===============
+fifo                 one global arrival-order queue, nothing overtakes         LoongServe
+random               a random allowed value per action field (action-level)    sanity floor
+reservation          long requests on a pool sized for 500K tokens, short on   FasterTransformer
+                     the rest
+priority             short first, long low priority, no preemption             LightLLM
+sjf                  shortest prompt first                                     classic
+pecsched             short first; preemption, disaggregation, colocation,      PecSched
+                     fast SP
+pecsched-no-preempt  ... a short prefill never preempts a long one             PecSched
+pecsched-no-disagg   ... short decodes stay on the prefill instances           PecSched
+pecsched-no-coloc    ... a short prefill pauses the long decode on its GPUs    PecSched
+pecsched-no-fastsp   ... ring attention instead of Ulysses for long prefills   PecSched
+qllm                 LS before BE, BE prefills parked (KV kept) for LS         QLLM
+fcfs                 iteration-level FCFS over LS and BE                       QLLM's baseline
+===================  ========================================================  ===============
+
+FIFO, Reservation and Priority are PecSched's baselines, FCFS is QLLM's. Heuristics return
+simulator commands and act through the env's actions (:mod:`pecgym.benchmark.harness`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
-from pecgym.baselines.base import Policy, run_policy
+from pecgym.baselines.base import ActionPolicy, Policy, policy_env_kwargs, run_policy
+from pecgym.baselines.fcfs import FCFSPolicy
 from pecgym.baselines.fifo import FIFOPolicy
+from pecgym.baselines.pecsched import PecSchedPolicy
+from pecgym.baselines.priority import PriorityPolicy
+from pecgym.baselines.qllm import QLLMPolicy
+from pecgym.baselines.random_policy import RandomPolicy
+from pecgym.baselines.reservation import ReservationPolicy
+from pecgym.baselines.sjf import SJFPolicy
 
-REGISTRY: dict[str, Callable[..., Policy]] = {
+REGISTRY: dict[str, Callable[..., Any]] = {
     "fifo": FIFOPolicy,
+    "random": RandomPolicy,
+    "reservation": ReservationPolicy,
+    "priority": PriorityPolicy,
+    "sjf": SJFPolicy,
+    "pecsched": PecSchedPolicy,
+    "pecsched-no-preempt": partial(PecSchedPolicy, preempt=False),
+    "pecsched-no-disagg": partial(PecSchedPolicy, disaggregate=False),
+    "pecsched-no-coloc": partial(PecSchedPolicy, colocate=False),
+    "pecsched-no-fastsp": partial(PecSchedPolicy, fast_sp=False),
+    "qllm": QLLMPolicy,
+    "fcfs": FCFSPolicy,
 }
+"""Policy factories by CLI name (keyword arguments go to the constructor)."""
+
+PECSCHED_STUDY = (
+    "fifo",
+    "reservation",
+    "priority",
+    "sjf",
+    "pecsched",
+    "pecsched-no-preempt",
+    "pecsched-no-disagg",
+    "pecsched-no-coloc",
+    "pecsched-no-fastsp",
+)
+"""The policies of the PecSched comparison (baselines, then PecSched and its ablations)."""
+
+QLLM_STUDY = ("fcfs", "qllm")
+"""The policies of the QLLM comparison."""
 
 
 def names() -> list[str]:
     """Registered policy names."""
-    return sorted(REGISTRY)
+    return list(REGISTRY)
 
 
-def get(name: str, **kwargs) -> Policy:
+def get(name: str, **kwargs: Any) -> Policy | ActionPolicy:
     """A new policy by registered name (keyword arguments go to its constructor)."""
     try:
         factory = REGISTRY[name.lower()]
@@ -26,4 +86,22 @@ def get(name: str, **kwargs) -> Policy:
     return factory(**kwargs)
 
 
-__all__ = ["REGISTRY", "FIFOPolicy", "Policy", "get", "names", "run_policy"]
+__all__ = [
+    "PECSCHED_STUDY",
+    "QLLM_STUDY",
+    "REGISTRY",
+    "ActionPolicy",
+    "FCFSPolicy",
+    "FIFOPolicy",
+    "PecSchedPolicy",
+    "Policy",
+    "PriorityPolicy",
+    "QLLMPolicy",
+    "RandomPolicy",
+    "ReservationPolicy",
+    "SJFPolicy",
+    "get",
+    "names",
+    "policy_env_kwargs",
+    "run_policy",
+]

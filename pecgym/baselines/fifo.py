@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pecgym.baselines.common import HEURISTIC_ENV
 from pecgym.sim.placement import feasible_starts, least_loaded_start, start_requirements
 from pecgym.sim.simulator import ClusterSim, Commands
 from pecgym.sim.state import Op
@@ -26,6 +27,7 @@ class FIFOPolicy:
     """Serve requests strictly in arrival order."""
 
     name = "fifo"
+    env_kwargs = HEURISTIC_ENV
 
     def decide(self, sim: ClusterSim, envs: np.ndarray) -> Commands:
         commands = Commands.empty(sim.num_envs)

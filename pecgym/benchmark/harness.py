@@ -1,0 +1,282 @@
+"""One evaluation harness for every policy: same scenario, same seeds, through env actions.
+
+Each policy runs on one batched :class:`~pecgym.envs.core.SchedCore` whose N envs are the N
+seeds (env ``i`` replays the workload of ``seeds[i]``, identical for every policy). Every
+step, every live env takes one action:
+
+* a Commands-level heuristic (:class:`~pecgym.baselines.base.Policy`) reads the simulator,
+  decides :class:`~pecgym.sim.simulator.Commands`, and the harness encodes them as actions
+  with :meth:`SchedCore.encode` (a command whose request is not on view becomes a NOOP and
+  is counted in ``unencodable``);
+* an action-level policy (:class:`~pecgym.baselines.base.ActionPolicy`: random, a learned
+  agent) gets the observation and the action masks and returns actions.
+
+The env validates and applies the actions exactly as during training; ``invalid_actions``
+counts actions it refused. Results are data: one row per (policy, seed) with the simulator's
+episode summary (:func:`pecgym.sim.metrics.summarize`), and optionally every request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from pecgym import baselines
+from pecgym.baselines.base import ActionPolicy, Policy, policy_env_kwargs
+from pecgym.envs.core import SchedCore
+from pecgym.sim.metrics import request_frame, summarize
+from pecgym.sim.state import Op
+from pecgym.traces.spec import WorkloadSpec
+
+DEFAULT_ENV: dict[str, Any] = {"max_decision_gap": 1.0}
+"""Env settings every run starts from (the scenario's and the policy's come on top)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named benchmark setting, as data.
+
+    Attributes:
+        name: identifier used in result tables and file names.
+        workload: the seeded workload recipe (every seed gives one workload).
+        cluster: :class:`~pecgym.envs.core.SchedCore` keyword arguments: ``model``, ``gpu``,
+            ``tp``, ``num_instances``, ``sp_method``, ``short_threshold``,
+            ``starvation_timeout``, ``ttft_slo``, ``horizon``, ``decision_interval``,
+            ``max_decision_gap``...
+        max_steps: cap on env steps per episode (``None``: run until the episode ends); a
+            policy that hits it is reported as truncated.
+        stall_limit: simulated seconds without a request completing after which the harness
+            ends an episode that still has requests (``stalled``): a policy that never starts
+            what is queued would otherwise be asked forever (the env asks at least every
+            ``max_decision_gap`` while requests wait).
+        description: what the scenario shows and why it is set up so.
+    """
+
+    name: str
+    workload: WorkloadSpec
+    cluster: Mapping[str, Any] = field(default_factory=dict)
+    max_steps: int | None = None
+    stall_limit: float = 3600.0
+    description: str = ""
+
+    def env_kwargs(self, policy: Any = None) -> dict[str, Any]:
+        """SchedCore keyword arguments for ``policy``: defaults, scenario, then the policy's."""
+        return {**DEFAULT_ENV, **self.cluster, **policy_env_kwargs(policy)}
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def with_workload(self, **changes: Any) -> Scenario:
+        """A copy with some :class:`WorkloadSpec` fields changed (e.g. ``source``)."""
+        return self.replace(workload=dataclasses.replace(self.workload, **changes))
+
+    def with_cluster(self, **changes: Any) -> Scenario:
+        """A copy with some cluster settings changed."""
+        return self.replace(cluster={**self.cluster, **changes})
+
+
+@dataclass
+class Evaluation:
+    """Results of :func:`run_evaluation`: per (policy, seed) summaries and per request rows."""
+
+    summary: pd.DataFrame
+    requests: pd.DataFrame | None = None
+
+
+PolicyLike = str | Policy | ActionPolicy
+
+
+def resolve_policy(policy: PolicyLike) -> Policy | ActionPolicy:
+    """A policy object from a registered name (objects pass through)."""
+    return baselines.get(policy) if isinstance(policy, str) else policy
+
+
+def is_heuristic(policy: Any) -> bool:
+    """True for a Commands-level policy (it has ``decide``), False for an action-level one."""
+    if callable(getattr(policy, "decide", None)):
+        return True
+    if callable(getattr(policy, "act", None)):
+        return False
+    raise TypeError(f"{policy!r} has neither decide(sim, envs) nor act(obs, masks)")
+
+
+def run_evaluation(
+    policies: Sequence[PolicyLike],
+    scenario: Scenario,
+    seeds: Sequence[int],
+    *,
+    requests: bool = False,
+    progress: bool = True,
+    workers: int = 1,
+) -> Evaluation:
+    """Run every policy on ``scenario`` for every seed (the seeds batched as envs).
+
+    Returns per (policy, seed) rows (policy order, then seed order) and, with ``requests``,
+    one row per request of every episode (columns ``policy``, ``seed`` first). With
+    ``workers > 1`` policies run in that many processes (policies must be picklable, e.g.
+    registered names); the progress bar then counts finished policies.
+    """
+    if not seeds:
+        raise ValueError("evaluate needs at least one seed")
+    resolved = [resolve_policy(p) for p in policies]
+    seeds = [int(s) for s in seeds]
+    results: list[tuple[list[dict], list[pd.DataFrame]]] = []
+    if workers > 1 and len(resolved) > 1:
+        jobs = [p if isinstance(p, str) else r for p, r in zip(policies, resolved, strict=True)]
+        bar = tqdm(total=len(jobs), unit="policy", desc=scenario.name, disable=not progress)
+        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(_run_detached, p, scenario, seeds, requests) for p in jobs]
+            for _ in as_completed(futures):
+                bar.update(1)
+            results = [future.result() for future in futures]
+        bar.close()
+    else:
+        total = len(resolved) * sum(len(scenario.workload.build(s)) for s in seeds)
+        bar = tqdm(total=total, unit="req", desc=scenario.name, disable=not progress)
+        try:
+            for policy in resolved:
+                bar.set_postfix_str(policy.name)
+                results.append(_run_one(policy, scenario, seeds, bar, requests))
+        finally:
+            bar.close()
+    rows = [row for policy_rows, _ in results for row in policy_rows]
+    frames = [frame for _, policy_frames in results for frame in policy_frames]
+    summary = pd.DataFrame(rows)
+    return Evaluation(summary, pd.concat(frames, ignore_index=True) if frames else None)
+
+
+def _run_detached(
+    policy: PolicyLike, scenario: Scenario, seeds: list[int], keep_requests: bool
+) -> tuple[list[dict], list[pd.DataFrame]]:
+    """:func:`_run_one` in a worker process (no progress bar)."""
+    return _run_one(resolve_policy(policy), scenario, seeds, None, keep_requests)
+
+
+def evaluate(
+    policies: Sequence[PolicyLike],
+    scenario: Scenario,
+    seeds: Sequence[int],
+    *,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """One row per (policy, seed) with the episode summary metrics (see :func:`run_evaluation`)."""
+    return run_evaluation(policies, scenario, seeds, progress=progress).summary
+
+
+def _run_one(
+    policy: Policy | ActionPolicy,
+    scenario: Scenario,
+    seeds: list[int],
+    bar: tqdm | None,
+    keep_requests: bool,
+) -> tuple[list[dict], list[pd.DataFrame]]:
+    heuristic = is_heuristic(policy)
+    kwargs = scenario.env_kwargs(policy)
+    core = SchedCore(
+        len(seeds), workload=scenario.workload, max_episode_steps=scenario.max_steps, **kwargs
+    )
+    started = time.perf_counter()
+    core.reset_envs(range(len(seeds)), seeds)
+    if callable(getattr(policy, "bind", None)):
+        policy.bind(core)
+    sim = core.sim
+    n = len(seeds)
+    live = np.ones(n, dtype=bool)
+    last_done = sim.num_done.copy()
+    progress_at = sim.clock.copy()
+    invalid = np.zeros(n, dtype=np.int64)
+    unencodable = np.zeros(n, dtype=np.int64)
+    rows: list[dict | None] = [None] * n
+    frames: list[pd.DataFrame | None] = [None] * n
+    counted = 0
+    while live.any():
+        obs = core.observe()
+        if heuristic:
+            commands = policy.decide(sim, np.flatnonzero(live))
+            actions = core.encode(commands)
+            lost = (commands.op != Op.NOOP) & (actions[commands.env, 0] == Op.NOOP)
+            unencodable[commands.env] += lost
+        else:
+            actions = np.asarray(policy.act(obs, core.action_masks()), dtype=np.int64)
+            actions[~live] = 0
+        _, terminated, truncated, bad, _ = core.step(actions)
+        invalid += bad & live
+        moved = sim.num_done != last_done
+        progress_at[moved], last_done[moved] = sim.clock[moved], sim.num_done[moved]
+        stalled = live & (sim.clock - progress_at > scenario.stall_limit)
+        ended = np.flatnonzero(live & (terminated | truncated | stalled))
+        for env in ended:  # a handful of times per run: one summary per finished episode
+            frame = request_frame(sim, int(env))
+            row = {"scenario": scenario.name, "policy": policy.name, "seed": seeds[env]}
+            row.update(summarize(sim, int(env), frame))
+            row.update(
+                steps=int(core.steps[env]),
+                invalid_actions=int(invalid[env]),
+                unencodable=int(unencodable[env]),
+                sp_method=core.config.sp_method,
+            )
+            if stalled[env]:
+                row.update(truncated=True, stalled=True)
+            rows[env] = row
+            if keep_requests:
+                frames[env] = frame.reset_index().assign(policy=policy.name, seed=seeds[env])
+        live[ended] = False
+        if bar is not None:
+            done = int(np.where(live, sim.num_done, sim.num_requests).sum())
+            bar.update(done - counted)
+            counted = done
+    wall = time.perf_counter() - started
+    for row in rows:
+        row["wall_time_s"] = wall
+    out_frames = []
+    for frame in frames:
+        if frame is not None:
+            front = ["policy", "seed"]
+            out_frames.append(frame[front + [c for c in frame.columns if c not in front]])
+    return rows, out_frames
+
+
+TABLE_METRICS: dict[str, str] = {
+    "queueing_delay.short.p50": "short queueing p50 (s)",
+    "queueing_delay.short.p99": "short queueing p99 (s)",
+    "short_throughput_rps": "short throughput (req/s)",
+    "jct.long.mean": "long JCT mean (s)",
+    "jct.long.p99": "long JCT p99 (s)",
+    "long_prefill_preemptions": "long prefill preemptions",
+    "starvation_rate": "starvation rate",
+    "gpu_idle_rate": "GPU idle rate",
+    "ttft.ls.mean": "LS TTFT mean (s)",
+    "slo_attainment": "LS SLO attainment",
+}
+"""The comparison table's metrics (summary keys) and their display names."""
+
+CLASS_METRICS = ("ttft.ls.mean", "slo_attainment")
+"""Table metrics shown only when the workload has LS/BE classes."""
+
+
+def comparison_table(summary: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Per policy (in first-seen order), the mean over seeds of the table's metrics.
+
+    Columns are summary keys (see :data:`TABLE_METRICS`, then ``extra``); LS metrics appear
+    only when the workload has LS/BE classes. Also ``seeds`` and ``invalid_actions`` (summed).
+    """
+    labelled = "ttft.ls.mean" in summary and summary["ttft.ls.mean"].notna().any()
+    keys = [k for k in TABLE_METRICS if k in summary and (labelled or k not in CLASS_METRICS)]
+    keys += [k for k in extra if k in summary and k not in keys]
+    grouped = summary.groupby("policy", sort=False)
+    table = grouped[keys].mean()
+    table["seeds"] = grouped.size()
+    table["invalid_actions"] = grouped["invalid_actions"].sum()
+    return table

@@ -1,0 +1,86 @@
+"""``pecgym compare``: several policies on the same workloads and seeds; table, files, plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from pecgym import baselines
+from pecgym.benchmark.harness import TABLE_METRICS, comparison_table, run_evaluation
+from pecgym.benchmark.plots import plot_delay_cdf, plot_metrics
+from pecgym.commands.simulate import add_cluster_arguments, json_safe, scenario_from_args
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The comparison table with readable column names."""
+    shown = table[[c for c in TABLE_METRICS if c in table.columns]]
+    shown = shown.rename(columns=TABLE_METRICS)
+    return shown.to_string(float_format=lambda v: f"{v:.4g}", na_rep="-")
+
+
+def run(args: argparse.Namespace) -> int:
+    names = [p.strip() for p in args.policies.split(",") if p.strip()]
+    for name in names:
+        if name.lower() not in baselines.REGISTRY:
+            raise ValueError(f"unknown policy {name!r}; known: {', '.join(baselines.names())}")
+    scenario = scenario_from_args(args)
+    result = run_evaluation(names, scenario, args.seeds, requests=True, progress=not args.quiet)
+    table = comparison_table(result.summary)
+    print(
+        f"{scenario.name}: {len(names)} policies x seeds {args.seeds} "
+        f"({scenario.description or scenario.workload.source})\n"
+    )
+    print(format_table(table))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.summary.to_csv(out / "runs.csv", index=False)
+    table.to_csv(out / "table.csv")
+    records = {
+        policy: {k: json_safe(v) for k, v in row.items()} for policy, row in table.iterrows()
+    }
+    (out / "table.json").write_text(json.dumps(records, indent=2) + "\n")
+    runs = [{k: json_safe(v) for k, v in row.items()} for row in result.summary.to_dict("records")]
+    (out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")
+    if args.requests_csv:
+        result.requests.to_csv(out / "requests.csv.gz", index=False)
+    title = f"{scenario.name}, seeds {','.join(map(str, args.seeds))}"
+    plot_delay_cdf(result.requests, out / "short_queueing_cdf.png", title=title)
+    plot_metrics(table, out / "metrics.png", title=title)
+    print(f"\nwrote {out}/table.csv, table.json, runs.csv, runs.json, *.png")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare policies on the same workloads and seeds",
+        description="Run several policies on the same workloads and seeds (through the env's "
+        "actions); print one table, write it as CSV and JSON, and plot it.",
+    )
+    parser.add_argument(
+        "--policies",
+        default="fifo,priority,reservation,pecsched",
+        help=f"comma-separated, from: {', '.join(baselines.names())}",
+    )
+    add_cluster_arguments(parser)
+    parser.add_argument(
+        "--seeds", type=_int_list, default=[0], help="comma-separated seeds (default: 0)"
+    )
+    parser.add_argument("--out", default="compare-out", help="output directory")
+    parser.add_argument(
+        "--requests-csv", action="store_true", help="also write every request (requests.csv.gz)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
