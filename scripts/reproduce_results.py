@@ -192,9 +192,9 @@ Claims:
 {pec_notes}
 ## QLLM: latency-sensitive requests behind best-effort ones
 
-Setup: {qllm_description}. QLLM's paper ran Mixtral-8x7B on one A100, but its bf16 weights
-(93 GB) do not fit 80 GB and the cost model has no weight quantisation, so the instance has
-two A100s (TP2); the rate is scaled to the instance's capacity instead. QLLM parks a BE
+Setup: {qllm_description}. As in QLLM's paper the model runs on one A100; its bf16 weights
+(93 GB) do not fit 80 GB, so the instance holds 8-bit weights (`weight_bits=8`: half the
+weight memory and weight reads, bf16 compute). QLLM parks a BE
 prefill after the current layer; in the simulator the switch is immediate, which understates
 LS TTFT by about one layer (1-3 ms). The two decode queues are the instance's decode batch.
 Wall time: {qllm_time:.0f} s.

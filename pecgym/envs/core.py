@@ -79,6 +79,7 @@ class SchedCore:
         short_threshold: int = 4096,
         starvation_timeout: float = 300.0,
         ttft_slo: float = 3.0,
+        weight_bits: int = 16,
         record_timeline: bool = False,
     ) -> None:
         if num_envs < 1:
@@ -93,6 +94,7 @@ class SchedCore:
             short_threshold=short_threshold,
             starvation_timeout=starvation_timeout,
             ttft_slo=ttft_slo,
+            weight_bits=weight_bits,
             decision_interval=decision_interval,
             max_decision_gap=max_decision_gap,
             horizon=horizon,

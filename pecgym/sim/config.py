@@ -38,6 +38,7 @@ class ClusterConfig:
             not a dead end. ``None``: an env with queued requests and nothing left to happen
             is ended as stalled.
         memory_utilization: share of GPU memory usable for weights and KV cache.
+        weight_bits: 16 (bf16) or 8 (8-bit weights, e.g. to fit Mixtral-8x7B on one 80 GB GPU).
     """
 
     model: str = "llama-3-8b"
@@ -54,6 +55,7 @@ class ClusterConfig:
     horizon: float | None = None
     max_decision_gap: float | None = None
     memory_utilization: float = 0.9
+    weight_bits: int = 16
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_instances <= 64:
@@ -88,6 +90,7 @@ class ClusterConfig:
                 self.tp,
                 memory_utilization=self.memory_utilization,
                 chunk_tokens=self.chunk_tokens,
+                weight_bits=self.weight_bits,
             )
         except ValueError as error:
             raise ConfigError(str(error)) from error

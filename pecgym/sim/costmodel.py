@@ -70,6 +70,10 @@ from numpy.typing import ArrayLike
 
 from pecgym.sim.hardware import BYTES_PER_PARAM, GPUSpec, ModelSpec, get_gpu, get_model
 
+WEIGHT_BITS = (16, 8)
+"""Supported weight precisions: bf16, or 8-bit weights (weight-only quantisation: half the
+weight memory and weight reads; matmuls still run in bf16, so compute time is unchanged)."""
+
 FloatOrArray = float | np.ndarray
 SP_METHODS = ("ulysses", "ring")
 ACTIVATION_RESERVE_FIXED = 1e9
@@ -200,6 +204,7 @@ class CostModel:
         efficiency: Efficiency | None = None,
         memory_utilization: float = 0.9,
         chunk_tokens: int = 512,
+        weight_bits: int = 16,
     ) -> None:
         self.model: ModelSpec = get_model(model)
         self.gpu: GPUSpec = get_gpu(gpu)
@@ -213,6 +218,10 @@ class CostModel:
             raise ValueError(f"chunk_tokens must be a positive integer, got {chunk_tokens!r}")
         self.memory_utilization = float(memory_utilization)
         self.chunk_tokens = int(chunk_tokens)
+        if weight_bits not in WEIGHT_BITS:
+            raise ValueError(f"weight_bits must be one of {WEIGHT_BITS}, got {weight_bits!r}")
+        self.weight_bits = int(weight_bits)
+        self._weight_bytes_per_param = weight_bits / 8
         self._precompute()
         self._check_memory()
 
@@ -277,8 +286,8 @@ class CostModel:
 
     @property
     def weight_bytes_per_gpu(self) -> float:
-        """Weight bytes held by each GPU of the instance."""
-        return self.model.weight_bytes / self.tp
+        """Weight bytes held by each GPU of the instance (at ``weight_bits`` per parameter)."""
+        return self.model.params * self._weight_bytes_per_param / self.tp
 
     @property
     def activation_reserve_bytes(self) -> float:
@@ -310,7 +319,9 @@ class CostModel:
             touched = m.num_experts * (1.0 - (1.0 - frac) ** n)
         else:
             touched = 1.0
-        weights = BYTES_PER_PARAM * (self._attn_router_params + touched * self._expert_params)
+        weights = self._weight_bytes_per_param * (
+            self._attn_router_params + touched * self._expert_params
+        )
         t_mem = (weights + self._act_mm * n) / (self._hbm * e.hbm_bandwidth)
         t_cmp = 2.0 * self._active_params * n / (g.flops * e.matmul_flops)
         t_el = self._act_el * n / (self._hbm * e.elementwise_bandwidth) + e.layer_latency
@@ -468,7 +479,8 @@ class CostModel:
             "model": m.name,
             "gpu": g.name,
             "tp": self.tp,
-            "weights_gb": m.weight_bytes / 1e9,
+            "weight_bits": self.weight_bits,
+            "weights_gb": self.weight_bytes_per_gpu * self.tp / 1e9,
             "weights_per_gpu_gb": self.weight_bytes_per_gpu / 1e9,
             "kv_bytes_per_token": self.kv_bytes_per_token,
             "kv_capacity_tokens": self.kv_capacity_tokens,

@@ -405,3 +405,24 @@ def test_cli_errors_are_value_errors(capsys: pytest.CaptureFixture[str]) -> None
         _run_cli(["costmodel", "--model", "llama-3-70b", "--tp", "1"], capsys)
     with pytest.raises(ValueError, match="decode-batch"):
         _run_cli(["costmodel", "--decode-batch", "-1"], capsys)
+
+
+def test_eight_bit_weights_halve_weight_memory_and_fit_mixtral_on_one_a100() -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        CostModel("mixtral-8x7b", "a100", 1)
+    bf16 = CostModel("mixtral-8x7b", "a100", 2)
+    int8 = CostModel("mixtral-8x7b", "a100", 1, weight_bits=8)
+    assert int8.weight_bytes_per_gpu == pytest.approx(bf16.weight_bytes_per_gpu)
+    assert int8.describe()["weights_gb"] == pytest.approx(46.7)
+    assert int8.kv_capacity_tokens > 100_000
+    llama16 = CostModel("llama-3-8b", "a100", 1)
+    llama8 = CostModel("llama-3-8b", "a100", 1, weight_bits=8)
+    # decode reads the weights: faster with half the bytes; compute-bound prefill is not
+    assert llama8.decode_step_time(1, 1000) < 0.8 * llama16.decode_step_time(1, 1000)
+    assert llama8.prefill_time(4096) == pytest.approx(llama16.prefill_time(4096), rel=0.05)
+    assert llama8.kv_capacity_tokens > llama16.kv_capacity_tokens
+
+
+def test_unsupported_weight_bits_are_rejected() -> None:
+    with pytest.raises(ValueError, match="weight_bits"):
+        CostModel("llama-3-8b", "a100", 1, weight_bits=4)
