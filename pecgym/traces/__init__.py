@@ -47,10 +47,7 @@ def load_workload(
 ) -> Workload:
     """A trace file path, or ``synthetic:PROFILE`` (e.g. ``synthetic:conv``) for the generator.
 
-    ``num_requests`` and ``seed`` apply to the generator only.
+    ``num_requests`` sizes the generator's workload (or keeps a trace's first N requests);
+    ``seed`` seeds the generator. Same as ``WorkloadSpec(source, num_requests).build(seed)``.
     """
-    text = str(source)
-    if text.startswith(SYNTHETIC_PREFIX):
-        profile = text[len(SYNTHETIC_PREFIX) :]
-        return synthetic_workload(profile, num_requests=num_requests, seed=seed)
-    return load_azure_csv(source)
+    return WorkloadSpec(source=str(source), num_requests=num_requests).build(seed)
