@@ -18,7 +18,7 @@ def start_requirements(sim: ClusterSim, env: np.ndarray, req: np.ndarray):
     kept = (sim.state[env, req] == ReqState.PREEMPTED) & (
         sim.preempt_mode[env, req] == PreemptMode.KEEP
     )
-    need = np.where(kept, 0.0, sim._kv_to_load(env, req))
+    need = np.where(kept, 0.0, sim.kv_to_load(env, req))
     k = np.where(kept, sim.group_n[env, req], sim.sp_degree_for(sim.prefill_len[env, req]))
     fixed = np.where(kept, sim.group_lo[env, req], -1)
     return need, k, fixed

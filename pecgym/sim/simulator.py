@@ -682,7 +682,7 @@ class ClusterSim:
         occupied = members & (self.prefill_req[env] >= 0)
         busy = needs_slot & occupied.any(axis=1)
         reason[(reason == R_OK) & busy & (mode == NO_PREEMPT)] = R_BUSY
-        need = np.where(is_kept, 0.0, self._kv_to_load(env, req))
+        need = np.where(is_kept, 0.0, self.kv_to_load(env, req))
         free = self.kv_free()[env]
         short_of = (members & (free < (need / n)[:, None] - _EPS)).any(axis=1)
         reason[(reason == R_OK) & short_of] = R_NO_MEMORY
@@ -702,7 +702,7 @@ class ClusterSim:
         self._launch(env[go], req[go], lo[go], n[go], decode_to[go], needs_slot[go])
         return reason
 
-    def _kv_to_load(self, env, req) -> np.ndarray:
+    def kv_to_load(self, env, req) -> np.ndarray:
         """KV tokens a start must place on GPUs (prompt reserve, or the swapped copy)."""
         swapped = (self.state[env, req] == PREEMPTED) & (self.preempt_mode[env, req] == SWAP)
         return np.where(
@@ -715,7 +715,7 @@ class ClusterSim:
         now = self.clock[env]
         mode = self.preempt_mode[env, req]
         was_swapped = mode == SWAP
-        need = self._kv_to_load(env, req)
+        need = self.kv_to_load(env, req)
         swap_in = np.zeros(env.size)
         if was_swapped.any():
             swap_in[was_swapped] = self.cost.swap_time(self.kv_host[env, req][was_swapped])
