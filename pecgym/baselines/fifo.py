@@ -36,13 +36,11 @@ class FIFOPolicy:
         has = head >= 0
         envs, head = envs[has], head[has]
         need, k, fixed = start_requirements(sim, envs, head)
-        need_all = np.zeros(sim.num_envs)
-        k_all = np.ones(sim.num_envs, dtype=np.int64)
-        need_all[envs], k_all[envs] = need, k
-        feasible = feasible_starts(sim, need_all, k_all)
-        lo = least_loaded_start(sim, feasible, k_all)[envs]
+        feasible = feasible_starts(sim, envs, need, k)
+        lo = least_loaded_start(sim, envs, feasible, k)
         kept = fixed >= 0
-        lo = np.where(kept, np.where(feasible[envs, np.maximum(fixed, 0)], fixed, -1), lo)
+        rows = np.arange(envs.size)
+        lo = np.where(kept, np.where(feasible[rows, np.maximum(fixed, 0)], fixed, -1), lo)
         go = lo >= 0
         commands.op[envs[go]] = Op.START
         commands.req[envs[go]] = head[go]

@@ -220,7 +220,7 @@ def _run_one(
         for env in ended:  # a handful of times per run: one summary per finished episode
             frame = request_frame(sim, int(env))
             row = {"scenario": scenario.name, "policy": policy.name, "seed": seeds[env]}
-            row.update(summarize(sim, int(env), frame))
+            row.update(summarize(sim, int(env)))
             row.update(
                 steps=int(core.steps[env]),
                 invalid_actions=int(invalid[env]),

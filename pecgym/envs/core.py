@@ -23,7 +23,7 @@ from pecgym.envs.layout import (
 from pecgym.sim.config import ClusterConfig
 from pecgym.sim.groups import GroupIndex, group_members, nonzero2d, window_all
 from pecgym.sim.metrics import summarize
-from pecgym.sim.placement import feasible_starts, least_loaded_start, start_requirements
+from pecgym.sim.placement import choose_starts, start_requirements
 from pecgym.sim.simulator import ClusterSim, Commands
 from pecgym.sim.state import DECODING, KEEP, PREEMPTED, PREFILLING, WAITING, Op, Reject
 from pecgym.traces.spec import WorkloadSpec
@@ -462,21 +462,10 @@ class SchedCore:
             e = envs[start]
             need, k, fixed = start_requirements(sim, e, req[e])
             size = np.where(sp[e] == AUTO, k, sp[e])
-            need_all = np.zeros(n)
-            size_all = np.ones(n, dtype=np.int64)
-            need_all[e], size_all[e] = need, np.minimum(size, inst)
             lo = instance[e] - 1
             auto = instance[e] == AUTO
             if auto.any():
-                free_groups = feasible_starts(sim, need_all, size_all, kv_free=free)
-                best = least_loaded_start(sim, free_groups, size_all)[e]
-                preempting = mode[e] != 0
-                if preempting.any():
-                    any_groups = feasible_starts(
-                        sim, need_all, size_all, allow_busy=True, kv_free=free
-                    )
-                    fallback = least_loaded_start(sim, any_groups, size_all)[e]
-                    best = np.where((best < 0) & preempting, fallback, best)
+                best = choose_starts(sim, e, need, np.minimum(size, inst), mode[e] != 0)
                 best = np.where(fixed >= 0, fixed, best)
                 lo = np.where(auto, best, lo)
             invalid[e] |= lo < 0

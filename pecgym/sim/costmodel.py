@@ -390,6 +390,19 @@ class CostModel:
         scalar, (n, c, s) = _arrays(tokens, context, sp)
         if not np.all(s >= 1):
             raise ValueError("sp must be >= 1")
+        return _out(scalar, self._prefill(n, c, s, sp_method))
+
+    def prefill_time_unchecked(
+        self, tokens: np.ndarray, sp: np.ndarray, sp_method: str
+    ) -> np.ndarray:
+        """:meth:`prefill_time` without cached context, unchecked: the simulator's hot path.
+
+        ``tokens`` is a float array of token counts and ``sp`` an integer array (>= 1) of
+        one shape; ``sp_method`` must be valid.
+        """
+        return self._prefill(tokens, 0.0, sp, sp_method)
+
+    def _prefill(self, n, c, s, sp_method: str) -> np.ndarray:
         e, layers = self.efficiency, self.model.layers
         local = n / s
         bw = np.where(s * self.tp <= self.gpu.gpus_per_node, self._nvlink, self._internode)
@@ -410,7 +423,7 @@ class CostModel:
             + self._allreduce(local)
             + np.where(multi, comm, 0.0)
         )
-        return _out(scalar, np.where(n > 0, t, 0.0))
+        return np.where(n > 0, t, 0.0)
 
     def step_time(
         self, prefill_tokens: np.ndarray, decode_batch: np.ndarray, decode_context: np.ndarray
@@ -460,10 +473,19 @@ class CostModel:
         )
         return _out(scalar, self._iteration(p, pc, b, ctx))
 
-    def kv_transfer_time(self, tokens: ArrayLike, cross_node: bool = False) -> FloatOrArray:
-        """Move the KV of ``tokens`` tokens between two instances (0 for 0 tokens)."""
+    def kv_transfer_time(
+        self, tokens: ArrayLike, cross_node: bool | np.ndarray = False
+    ) -> FloatOrArray:
+        """Move the KV of ``tokens`` tokens between two instances (0 for 0 tokens).
+
+        ``cross_node`` (a bool, or one per token count) says the instances are on
+        different nodes, so the copy goes over the inter-node network instead of NVLink.
+        """
         scalar, (n,) = _arrays(tokens)
-        bw = self._internode if cross_node else self._nvlink
+        if isinstance(cross_node, np.ndarray):
+            bw = np.where(cross_node, self._internode, self._nvlink)
+        else:
+            bw = self._internode if cross_node else self._nvlink
         t = self.efficiency.transfer_latency + n * self._kv_token_gpu / bw
         return _out(scalar, np.where(n > 0, t, 0.0))
 

@@ -1,11 +1,13 @@
 """Vectorized operations on instance groups: contiguous ranges ``[lo, lo + n)`` per env.
 
-A request runs on a group of instances (several = sequence parallelism). Groups are
-contiguous, so sums over the requests covering each instance are difference arrays
-(one ``bincount`` and a ``cumsum``), with no loop over requests or envs.
+A request runs on a group of instances (several = sequence parallelism). Sums over the
+requests covering each instance are one ``bincount`` over (env, instance) cells, with no
+loop over requests or envs.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -18,42 +20,38 @@ def nonzero2d(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class GroupIndex:
-    """Items (requests) on instance groups, ready for repeated per-instance sums."""
+    """Items (requests) on instance groups, ready for repeated per-instance sums.
+
+    Each item is expanded once into the instances it covers; a sum is then one
+    ``bincount`` over those cells. Every instance adds its items' weights in item order,
+    so an env's sums do not depend on which other envs are in the batch.
+    """
 
     def __init__(
         self, env: np.ndarray, lo: np.ndarray, n: np.ndarray, num_envs: int, num_instances: int
     ) -> None:
-        width = num_instances + 1
-        base = env * width
         self.env, self.lo, self.n = env, lo, n
         self.shape = (num_envs, num_instances)
-        self._index = np.concatenate((base + lo, base + lo + n))
-        self._length = num_envs * width
-
-    def sums(self, *weights: np.ndarray | float) -> np.ndarray:
-        """Several weight channels at once: an array of shape ``(len(weights), E, I)``."""
-        num_envs, num_instances = self.shape
-        channels = len(weights)
-        w = np.empty((channels, self.env.size))
-        for row, values in enumerate(weights):
-            w[row] = values
-        offsets = (np.arange(channels) * self._length)[:, None]
-        index = (self._index[None, :] + offsets).ravel()
-        totals = np.bincount(
-            index, np.concatenate((w, -w), axis=1).ravel(), minlength=channels * self._length
-        )
-        totals = totals.reshape(channels, num_envs, num_instances + 1)[:, :, :num_instances]
-        return np.cumsum(totals, axis=2)
+        first_cell = env * num_instances + lo
+        if n.size and n.max() > 1:
+            self._item, offset = nonzero2d(np.arange(num_instances) < n[:, None])
+            self._cells = first_cell[self._item] + offset
+        else:
+            self._item = None
+            self._cells = first_cell
 
     def sum(self, weights: np.ndarray | float) -> np.ndarray:
         """``(E, I)`` sums: each item adds its weight to every instance of its group."""
-        num_envs, num_instances = self.shape
         if np.ndim(weights) == 0:
-            w = np.full(self.env.size, float(weights))
-        else:
-            w = np.asarray(weights, dtype=np.float64)
-        totals = np.bincount(self._index, np.concatenate((w, -w)), minlength=self._length)
-        return np.cumsum(totals.reshape(num_envs, num_instances + 1)[:, :num_instances], axis=1)
+            weights = np.full(self.env.size, float(weights))
+        if self._item is not None:
+            weights = weights[self._item]
+        size = self.shape[0] * self.shape[1]
+        return np.bincount(self._cells, weights, minlength=size).reshape(self.shape)
+
+    def sums(self, *weights: np.ndarray | float) -> np.ndarray:
+        """Several weight channels at once: an array of shape ``(len(weights), E, I)``."""
+        return np.stack([self.sum(w) for w in weights])
 
 
 def group_sum(
@@ -71,10 +69,23 @@ def group_sum(
     return GroupIndex(env, lo, n, num_envs, num_instances).sum(weights)
 
 
-def group_members(lo: np.ndarray, n: np.ndarray, num_instances: int) -> np.ndarray:
-    """Boolean membership matrix of shape ``(len(lo), num_instances)``."""
+@functools.cache
+def _membership_table(num_instances: int) -> np.ndarray:
+    """``table[lo, n]``: the membership row of group ``[lo, lo + n)`` (cut at the end)."""
     cols = np.arange(num_instances)
-    return (cols >= lo[:, None]) & (cols < (lo + n)[:, None])
+    lo = cols[:, None, None]
+    n = np.arange(num_instances + 1)[None, :, None]
+    table = (cols >= lo) & (cols < lo + n)
+    table.flags.writeable = False
+    return table
+
+
+def group_members(lo: np.ndarray, n: np.ndarray, num_instances: int) -> np.ndarray:
+    """Boolean membership matrix of shape ``(len(lo), num_instances)``.
+
+    Groups must lie in range: ``0 <= lo < num_instances`` and ``0 <= n <= num_instances``.
+    """
+    return _membership_table(num_instances)[lo, n]
 
 
 def group_max(values: np.ndarray, env: np.ndarray, lo: np.ndarray, n: np.ndarray) -> np.ndarray:

@@ -13,71 +13,79 @@ import numpy as np
 import pandas as pd
 
 from pecgym.sim.simulator import ClusterSim
-from pecgym.sim.state import ReqState
+from pecgym.sim.state import DONE, PENDING, ReqState
 
 LATENCY_METRICS = ("queueing_delay", "ttft", "tbt", "jct")
-STATISTICS = {"mean": np.mean, "p50": 50, "p90": 90, "p99": 99}
+STATISTICS = ("mean", "p50", "p90", "p99")
+_PERCENTILES = (50, 90, 99)
 
 
-def request_frame(sim: ClusterSim, env: int = 0) -> pd.DataFrame:
-    """One row per request of env ``env``: workload, state, timestamps and metrics."""
+def _columns(sim: ClusterSim, env: int) -> dict[str, np.ndarray]:
+    """Per-request arrays of env ``env`` (``state`` as integer codes)."""
     n = int(sim.num_requests[env])
     row = (env, slice(0, n))
     arrival = sim.arrival[row]
     output = sim.output_tokens[row]
-    first, finish = sim.t_first_token[row], sim.t_finish[row]
+    start, first, finish = sim.t_start[row], sim.t_first_token[row], sim.t_finish[row]
     with np.errstate(invalid="ignore", divide="ignore"):
         tbt = np.where(output > 1, (finish - first) / (output - 1), np.nan)
-    frame = pd.DataFrame(
-        {
-            "arrival": arrival,
-            "input_tokens": sim.input_tokens[row],
-            "output_tokens": output,
-            "is_long": sim.is_long[row],
-            "latency_sensitive": sim.latency_sensitive[row],
-            "state": pd.Categorical.from_codes(sim.state[row], [s.name.lower() for s in ReqState]),
-            "t_start": sim.t_start[row],
-            "t_first_token": first,
-            "t_finish": finish,
-            "queueing_delay": sim.t_start[row] - arrival,
-            "ttft": first - arrival,
-            "tbt": tbt,
-            "jct": finish - arrival,
-            "prefill_preemptions": sim.prefill_preemptions[row],
-            "decode_preemptions": sim.decode_preemptions[row],
-            "evictions": sim.evictions[row],
-            "migrations": sim.migrations[row],
-        }
-    )
+    return {
+        "arrival": arrival,
+        "input_tokens": sim.input_tokens[row],
+        "output_tokens": output,
+        "is_long": sim.is_long[row],
+        "latency_sensitive": sim.latency_sensitive[row],
+        "state": sim.state[row],
+        "t_start": start,
+        "t_first_token": first,
+        "t_finish": finish,
+        "queueing_delay": start - arrival,
+        "ttft": first - arrival,
+        "tbt": tbt,
+        "jct": finish - arrival,
+        "prefill_preemptions": sim.prefill_preemptions[row],
+        "decode_preemptions": sim.decode_preemptions[row],
+        "evictions": sim.evictions[row],
+        "migrations": sim.migrations[row],
+    }
+
+
+def request_frame(sim: ClusterSim, env: int = 0) -> pd.DataFrame:
+    """One row per request of env ``env``: workload, state, timestamps and metrics."""
+    columns = _columns(sim, env)
+    names = [s.name.lower() for s in ReqState]
+    columns["state"] = pd.Categorical.from_codes(columns["state"], names)
+    frame = pd.DataFrame(columns)
     frame.index.name = "request"
     return frame
 
 
-def _stat(values: np.ndarray, how) -> float:
+def _statistics(values: np.ndarray) -> list[float]:
+    """The :data:`STATISTICS` of the finite values (NaN when there are none)."""
     values = values[np.isfinite(values)]
     if not values.size:
-        return math.nan
-    if callable(how):
-        return float(how(values))
-    return float(np.percentile(values, how))
+        return [math.nan] * len(STATISTICS)
+    return [float(values.mean()), *np.percentile(values, _PERCENTILES).tolist()]
 
 
-def summarize(sim: ClusterSim, env: int = 0, frame: pd.DataFrame | None = None) -> dict:
+def summarize(sim: ClusterSim, env: int = 0) -> dict:
     """Episode summary of env ``env`` as a flat dict with plain names (``ttft.p50``...)."""
-    frame = request_frame(sim, env) if frame is None else frame
+    columns = _columns(sim, env)
+    count = len(columns["arrival"])
     config = sim.config
     clock = float(sim.clock[env])
-    done = (frame["state"] == "done").to_numpy()
-    arrived = (frame["state"] != "pending").to_numpy()
-    long_ = frame["is_long"].to_numpy()
-    labelled = bool(frame["latency_sensitive"].any())
-    classes = {"": np.ones(len(frame), dtype=bool), "short": ~long_, "long": long_}
+    state = columns["state"]
+    done = state == DONE
+    arrived = state != PENDING
+    long_ = columns["is_long"]
+    labelled = bool(columns["latency_sensitive"].any())
+    classes = {"": np.ones(count, dtype=bool), "short": ~long_, "long": long_}
     if labelled:
-        ls = frame["latency_sensitive"].to_numpy()
+        ls = columns["latency_sensitive"]
         classes.update({"ls": ls, "be": ~ls})
 
     out: dict[str, float | int | bool | str] = {
-        "requests": len(frame),
+        "requests": count,
         "completed": int(done.sum()),
         "unfinished": int((arrived & ~done).sum()),
         "not_arrived": int((~arrived).sum()),
@@ -85,30 +93,32 @@ def summarize(sim: ClusterSim, env: int = 0, frame: pd.DataFrame | None = None) 
         "stalled": bool(sim.stalled[env]),
         "sim_time": clock,
     }
-    for state in ReqState:
-        out[f"state.{state.name.lower()}"] = int((frame["state"] == state.name.lower()).sum())
+    per_state = np.bincount(state, minlength=len(ReqState))
+    for code in ReqState:
+        out[f"state.{code.name.lower()}"] = int(per_state[code])
     for metric in LATENCY_METRICS:
-        values = frame[metric].to_numpy()
+        values = columns[metric]
         for label, mask in classes.items():
             prefix = f"{metric}.{label}." if label else f"{metric}."
-            for stat, how in STATISTICS.items():
-                out[prefix + stat] = _stat(values[mask], how)
+            for stat, value in zip(STATISTICS, _statistics(values[mask]), strict=True):
+                out[prefix + stat] = value
 
-    first_arrival = float(frame["arrival"].min()) if len(frame) else 0.0
-    last_finish = float(np.nanmax(frame["t_finish"])) if done.any() else clock
+    first_arrival = float(columns["arrival"].min()) if count else 0.0
+    last_finish = float(np.nanmax(columns["t_finish"])) if done.any() else clock
     makespan = max(last_finish - first_arrival, 0.0)
     out["makespan"] = makespan
-    rate = (lambda count: count / makespan) if makespan > 0 else (lambda count: math.nan)
+    rate = (lambda n: n / makespan) if makespan > 0 else (lambda n: math.nan)
     out["throughput_rps"] = rate(done.sum())
     out["short_throughput_rps"] = rate((done & ~long_).sum())
-    out["tokens_per_s"] = rate(frame["output_tokens"].to_numpy()[done].sum())
-    out["long_prefill_preemptions"] = int(frame["prefill_preemptions"][long_].sum())
-    out["prefill_preemptions"] = int(frame["prefill_preemptions"].sum())
-    out["decode_preemptions"] = int(frame["decode_preemptions"].sum())
-    out["kv_evictions"] = int(frame["evictions"].sum())
-    out["decode_migrations"] = int(frame["migrations"].sum())
+    out["tokens_per_s"] = rate(columns["output_tokens"][done].sum())
+    out["long_prefill_preemptions"] = int(columns["prefill_preemptions"][long_].sum())
+    out["prefill_preemptions"] = int(columns["prefill_preemptions"].sum())
+    out["decode_preemptions"] = int(columns["decode_preemptions"].sum())
+    out["kv_evictions"] = int(columns["evictions"].sum())
+    out["decode_migrations"] = int(columns["migrations"].sum())
 
-    waited = np.where(np.isnan(frame["t_start"]), clock - frame["arrival"], frame["queueing_delay"])
+    never_started = np.isnan(columns["t_start"])
+    waited = np.where(never_started, clock - columns["arrival"], columns["queueing_delay"])
     starved = long_ & arrived & (waited > config.starvation_timeout)
     out["starved_long"] = int(starved.sum())
     out["starvation_rate"] = float(starved.sum() / long_.sum()) if long_.any() else 0.0
@@ -116,7 +126,7 @@ def summarize(sim: ClusterSim, env: int = 0, frame: pd.DataFrame | None = None) 
     busy, idle = sim.busy_time[env].sum(), sim.idle_time[env].sum()
     out["gpu_idle_rate"] = float(idle / (busy + idle)) if busy + idle > 0 else math.nan
 
-    ttft = frame["ttft"].to_numpy()
+    ttft = columns["ttft"]
     slo_pool = classes["ls"] if labelled else classes[""]
     met = np.isfinite(ttft) & (ttft <= config.ttft_slo)
     out["slo_attainment"] = (

@@ -25,27 +25,36 @@ def start_requirements(sim: ClusterSim, env: np.ndarray, req: np.ndarray):
 
 
 def feasible_starts(
-    sim: ClusterSim,
-    need: np.ndarray,
-    k: np.ndarray,
-    *,
-    allow_busy: bool = False,
-    kv_free: np.ndarray | None = None,
+    sim: ClusterSim, envs: np.ndarray, need: np.ndarray, k: np.ndarray, *, allow_busy: bool = False
 ) -> np.ndarray:
-    """``(E, I)``: may a group of ``k[e]`` instances starting at each instance take ``need[e]``
-    KV tokens (and, unless ``allow_busy``, have no prefill running)?"""
-    free = sim.kv_free() if kv_free is None else kv_free
-    flags = free >= (need / k)[:, None] - 1e-9
+    """``(len(envs), I)``: may a group of ``k[j]`` instances starting at each instance of env
+    ``envs[j]`` take ``need[j]`` KV tokens (and, unless ``allow_busy``, have no prefill
+    running)?"""
+    flags = sim.kv_free()[envs] >= (need / k)[:, None] - 1e-9
     if not allow_busy:
-        flags &= sim.prefill_free()
+        flags &= sim.prefill_free()[envs]
     return window_all(flags, k)
 
 
 def least_loaded_start(
-    sim: ClusterSim, feasible: np.ndarray, k: np.ndarray, kv_used: np.ndarray | None = None
+    sim: ClusterSim, envs: np.ndarray, feasible: np.ndarray, k: np.ndarray
 ) -> np.ndarray:
-    """Per env, the feasible group start with the least KV in use (-1 where none)."""
-    used = sim.kv_used() if kv_used is None else kv_used
-    load = np.where(feasible, window_sum(used, k), np.inf)
-    best = load.argmin(axis=1)
-    return np.where(feasible.any(axis=1), best, -1)
+    """Per listed env, the feasible group start with the least KV in use (-1 where none)."""
+    load = np.where(feasible, window_sum(sim.kv_used()[envs], k), np.inf)
+    return np.where(feasible.any(axis=1), load.argmin(axis=1), -1)
+
+
+def choose_starts(
+    sim: ClusterSim, envs: np.ndarray, need: np.ndarray, k: np.ndarray, preempt: np.ndarray
+) -> np.ndarray:
+    """Per listed env, the least-loaded start of a group of ``k[j]`` instances with room for
+    ``need[j]`` KV tokens: among groups with no prefill running, else (where ``preempt[j]``)
+    among all groups; -1 where there is none."""
+    room = sim.kv_free()[envs] >= (need / k)[:, None] - 1e-9
+    idle = room & sim.prefill_free()[envs]
+    both = window_all(np.concatenate((idle, room)), np.concatenate((k, k)))
+    load = window_sum(sim.kv_used()[envs], k)
+    best = np.where(both, np.concatenate((load, load)), np.inf).argmin(axis=1)
+    best = np.where(both.any(axis=1), best, -1)
+    on_idle, on_any = best[: envs.size], best[envs.size :]
+    return np.where(on_idle >= 0, on_idle, np.where(preempt, on_any, -1))

@@ -168,6 +168,7 @@ class ClusterSim:
         self.num_events = np.zeros(e, dtype=np.int64)
         self.wait_area = np.zeros((e, 2))  # request-seconds queued: short, long
         self._kv_used = np.zeros((e, i))  # per-instance KV, kept up to date by every change
+        self._kv_views: tuple[np.ndarray, np.ndarray] | None = None  # (used, free), read-only
         self.timeline: list | None = None  # (t0, t1, prefill request, decode batch) per segment
         self.timeline_env = 0
 
@@ -238,6 +239,7 @@ class ClusterSim:
         self.stalled[env] = False
         self.num_events[env] = 0
         self._kv_used[env] = 0.0
+        self._kv_views = None
 
     def _check_servable(self, workload: Workload) -> None:
         total = workload.input_tokens + workload.output_tokens
@@ -287,18 +289,33 @@ class ClusterSim:
         batch, so batched and single runs stay bit-for-bit equal.
         """
         held = tokens > 0
-        if not held.any():
-            return
-        env, req, tokens = env[held], req[held], tokens[held]
+        if not held.all():
+            if not held.any():
+                return
+            env, req, tokens = env[held], req[held], tokens[held]
         n = self.group_n[env, req]
-        self._kv_used += group_sum(
-            env, self.group_lo[env, req], n, sign * tokens / n, self.num_envs, self.num_instances
-        )
+        self._add_kv(env, self.group_lo[env, req], n, sign * tokens / n)
+
+    def _add_kv(self, env, lo, n, per_instance) -> None:
+        """Add ``per_instance`` KV tokens to every instance of each group (one sum)."""
+        self._kv_used += group_sum(env, lo, n, per_instance, self.num_envs, self.num_instances)
+        self._kv_views = None
 
     def kv_used(self) -> np.ndarray:
-        """``(E, I)`` KV tokens held on each instance (rounding residue below 1e-6 is 0)."""
-        used = self._kv_used
-        return np.where(used > 1e-6, used, 0.0)
+        """``(E, I)`` KV tokens held on each instance (rounding residue below 1e-6 is 0).
+
+        Read-only, and shared until the next change of KV usage.
+        """
+        return self._kv_usage()[0]
+
+    def _kv_usage(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._kv_views is None:
+            used = np.where(self._kv_used > 1e-6, self._kv_used, 0.0)
+            free = np.maximum(self.kv_capacity - used, 0.0)
+            used.flags.writeable = False
+            free.flags.writeable = False
+            self._kv_views = (used, free)
+        return self._kv_views
 
     def kv_used_exact(self) -> np.ndarray:
         """``(E, I)`` KV usage summed afresh from the requests (for checks; slower)."""
@@ -312,8 +329,8 @@ class ClusterSim:
         return np.maximum(used, 0.0)
 
     def kv_free(self) -> np.ndarray:
-        """``(E, I)`` KV tokens still free on each instance."""
-        return np.maximum(self.kv_capacity - self.kv_used(), 0.0)
+        """``(E, I)`` KV tokens still free on each instance (read-only, like :meth:`kv_used`)."""
+        return self._kv_usage()[1]
 
     def prefill_free(self) -> np.ndarray:
         """``(E, I)`` mask of instances with no prefill running."""
@@ -406,10 +423,10 @@ class ClusterSim:
         if self.config.decision_interval is not None:
             tick = self.config.decision_interval
             t_next = np.minimum(t_next, (np.floor(now / tick + _EPS) + 1.0) * tick)
+        queued = self.queued(win)
         gap = self.config.max_decision_gap
         if gap is not None:
-            waiting = self.queued(win).any(axis=1)
-            t_next = np.where(waiting, np.minimum(t_next, now + gap), t_next)
+            t_next = np.where(queued.any(axis=1), np.minimum(t_next, now + gap), t_next)
         if self.config.horizon is not None:
             t_next = np.minimum(t_next, self.config.horizon)
         t_next = np.where(active, np.maximum(t_next, now), now)
@@ -431,7 +448,6 @@ class ClusterSim:
         busy = prefilling | (batch > 0)
         self.busy_time += np.where(busy, dt[:, None], 0.0)
         self.idle_time += np.where(busy, 0.0, dt[:, None])
-        queued = self.queued(win)
         long_queued = (queued & self.is_long[:, win]).sum(axis=1)
         self.wait_area[:, 0] += (queued.sum(axis=1) - long_queued) * dt
         self.wait_area[:, 1] += long_queued * dt
@@ -443,6 +459,7 @@ class ClusterSim:
         self.clock = t_next.copy()
         if d_env.size:
             self._kv_used += decodes.sum(tokens / d_n)
+            self._kv_views = None
         self.num_events += active
 
         # what happens at t_next, in order: completions, memory, arrivals
@@ -538,13 +555,17 @@ class ClusterSim:
             fits &= unique
         env, req, target, kv = env[fits], req[fits], target[fits], kv[fits]
         node = self.config.instances_per_node
-        cross = (self.group_lo[env, req] // node) != (target // node)
-        delay = self.cost.kv_transfer_time(kv, cross_node=False)
-        delay = np.where(cross, self.cost.kv_transfer_time(kv, cross_node=True), delay)
-        self._kv_shift(env, req, kv, -1.0)
+        lo, n = self.group_lo[env, req], self.group_n[env, req]
+        delay = self.cost.kv_transfer_time(kv, cross_node=(lo // node) != (target // node))
+        # the KV leaves its group and lands on the target, in one update
+        self._add_kv(
+            np.concatenate((env, env)),
+            np.concatenate((lo, target)),
+            np.concatenate((n, np.ones_like(n))),
+            np.concatenate((-kv / n, kv)),
+        )
         self.group_lo[env, req] = target
         self.group_n[env, req] = 1
-        self._kv_shift(env, req, kv, 1.0)
         # a transfer still under way finishes first (chained moves cannot skip it)
         self.ready_at[env, req] = np.maximum(self.clock[env], self.ready_at[env, req]) + delay
         self.migrations[env, req] += 1
@@ -633,23 +654,39 @@ class ClusterSim:
         env = np.asarray(commands.env, dtype=np.int64)
         if env.size and (env.min() < 0 or env.max() >= self.num_envs):
             raise IndexError(f"command env index out of range [0, {self.num_envs})")
-        if np.unique(env).size != env.size:
+        if env.size and np.bincount(env).max() > 1:
             raise ValueError("Commands must name each env at most once per call")
         reason = np.full(env.size, R_OK, dtype=np.int64)
         op = np.asarray(commands.op, dtype=np.int64)
         fields = (commands.req, commands.lo, commands.n, commands.decode_to, commands.mode)
         req, lo, n, decode_to, mode = (np.asarray(f, dtype=np.int64) for f in fields)
         reason[(op < 0) | (op > _MIGRATE)] = R_BAD_MODE
-        for code, handler in (
-            (_START, self._start),
-            (_PREEMPT, self._preempt_command),
-            (_MIGRATE, self._migrate),
-        ):
-            pick = np.flatnonzero((op == code) & (reason == R_OK))
-            if pick.size:
-                reason[pick] = handler(
-                    env[pick], req[pick], lo[pick], n[pick], decode_to[pick], mode[pick]
-                )
+        start, preempt, migrate = (
+            np.flatnonzero((op == code) & (reason == R_OK)) for code in (_START, _PREEMPT, _MIGRATE)
+        )
+        # every command is checked before any acts: the envs are distinct, so their effects
+        # are independent and each kind is carried out for all envs at once
+        pauses: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        launch = None
+        if start.size:
+            reason[start], launch, victims = self._check_start(
+                env[start], req[start], lo[start], n[start], decode_to[start], mode[start]
+            )
+            pauses.append(victims)
+        if preempt.size:
+            reason[preempt], go = self._check_preempt(env[preempt], req[preempt], mode[preempt])
+            pauses.append((env[preempt][go], req[preempt][go], mode[preempt][go]))
+        moves = None
+        if migrate.size:
+            reason[migrate], go = self._check_migrate(env[migrate], req[migrate], lo[migrate])
+            moves = migrate[go]
+        if pauses:
+            self._preempt(*(np.concatenate(f) for f in zip(*pauses, strict=True)), count=True)
+        if launch is not None and launch[0].size:
+            self._launch(*launch)
+        if moves is not None and moves.size:
+            moved = self._move_decodes(env[moves], req[moves], lo[moves])
+            reason[moves[~moved]] = R_NO_MEMORY
         win = self.window()
         self.at_decision[env] &= self.queued(win)[env].any(axis=1)
         return reason
@@ -659,7 +696,9 @@ class ClusterSim:
         safe = np.where(ok, req, 0)
         return ok & self.exists[env, safe], safe
 
-    def _start(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
+    def _check_start(self, env, req, lo, n, decode_to, mode):
+        """Reasons for START commands, the launches to make, and the prefills they preempt
+        (``(env, req, mode)``)."""
         reason = np.full(env.size, R_OK, dtype=np.int64)
         ok, req = self._valid_request(env, req)
         state = self.state[env, req]
@@ -687,20 +726,16 @@ class ClusterSim:
         short_of = (members & (free < (need / n)[:, None] - _EPS)).any(axis=1)
         reason[(reason == R_OK) & short_of] = R_NO_MEMORY
         go = reason == R_OK
-        if not go.any():
-            return reason
-        # preempt the prefills running on the targets
-        victims = occupied & (go & needs_slot)[:, None]
-        row, inst = nonzero2d(victims)
-        if row.size:
-            v_env, v_req = env[row], self.prefill_req[env[row], inst]
+        launch = (env[go], req[go], lo[go], n[go], decode_to[go], needs_slot[go], need[go])
+        # the prefills running on the targets are preempted first
+        row, inst = nonzero2d(occupied & (go & needs_slot)[:, None])
+        v_env, v_req = env[row], self.prefill_req[env[row], inst]
+        if row.size > 1:  # an SP prefill covers several targets: preempt it once
             key = np.unique(v_env * self.num_requests_max + v_req)
             v_env, v_req = np.divmod(key, self.num_requests_max)
-            mode_of_env = np.zeros(self.num_envs, dtype=np.int64)
-            mode_of_env[env] = mode
-            self._preempt(v_env, v_req, mode_of_env[v_env], count=True)
-        self._launch(env[go], req[go], lo[go], n[go], decode_to[go], needs_slot[go])
-        return reason
+        mode_of_env = np.zeros(self.num_envs, dtype=np.int64)
+        mode_of_env[env] = mode
+        return reason, launch, (v_env, v_req, mode_of_env[v_env])
 
     def kv_to_load(self, env, req) -> np.ndarray:
         """KV tokens a start must place on GPUs (prompt reserve, or the swapped copy)."""
@@ -711,11 +746,11 @@ class ClusterSim:
             self.prefill_len[env, req].astype(np.float64),
         )
 
-    def _launch(self, env, req, lo, n, decode_to, needs_slot) -> None:
+    def _launch(self, env, req, lo, n, decode_to, needs_slot, need) -> None:
+        """Start checked requests; ``need`` is the KV each places (:meth:`kv_to_load`)."""
         now = self.clock[env]
         mode = self.preempt_mode[env, req]
         was_swapped = mode == SWAP
-        need = self.kv_to_load(env, req)
         swap_in = np.zeros(env.size)
         if was_swapped.any():
             swap_in[was_swapped] = self.cost.swap_time(self.kv_host[env, req][was_swapped])
@@ -727,26 +762,26 @@ class ClusterSim:
         self.t_start[env, req] = np.where(
             np.isnan(self.t_start[env, req]), now, self.t_start[env, req]
         )
-        self._kv_shift(env, req, self.kv_tokens[env, req], -1.0)
-        self.kv_tokens[env, req] = np.where(mode == KEEP, self.kv_tokens[env, req], need)
+        # a kept request's KV stays where it is (it resumes on its own group); every other
+        # queued request holds none on GPUs and now reserves what it needs
+        load = mode != KEEP
+        self.kv_tokens[env, req] = np.where(load, need, self.kv_tokens[env, req])
         self.kv_host[env, req] = 0.0
         self.group_lo[env, req] = lo
         self.group_n[env, req] = n
         self.ready_at[env, req] = ready
         self.last_start[env, req] = now
         self.preempt_mode[env, req] = NO_PREEMPT
-        self._kv_shift(env, req, self.kv_tokens[env, req], 1.0)
+        self._kv_shift(env[load], req[load], need[load], 1.0)
         # prefill (new, recomputed or resumed) or a decode resuming in place
         pre = np.flatnonzero(needs_slot)
         self.decode_to[env[pre], req[pre]] = decode_to[pre]
         work = self.prompt_prefill_work[env[pre], req[pre], n[pre] - 1]
-        special = self.prefill_len[env[pre], req[pre]] != self.input_tokens[env[pre], req[pre]]
-        if special.any():
-            work[special] = self.cost.prefill_time(
-                self.prefill_len[env[pre], req[pre]][special],
-                0,
-                n[pre][special],
-                sp_method=self.config.sp_method,
+        prefill_len = self.prefill_len[env[pre], req[pre]]
+        special = prefill_len != self.input_tokens[env[pre], req[pre]]
+        if special.any():  # a recompute prefills the prompt and the tokens generated so far
+            work[special] = self.cost.prefill_time_unchecked(
+                prefill_len[special].astype(np.float64), n[pre][special], self.config.sp_method
             )
         redo_work = fresh[pre] | moved[pre]
         self.prefill_work[env[pre], req[pre]] = np.where(
@@ -765,7 +800,8 @@ class ClusterSim:
         rows, inst = nonzero2d(group_members(lo, n, self.num_instances))
         self.prefill_req[env[rows], inst] = -1
 
-    def _preempt_command(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
+    def _check_preempt(self, env, req, mode) -> tuple[np.ndarray, np.ndarray]:
+        """Reasons for PREEMPT commands, and which may go ahead."""
         reason = np.full(env.size, R_OK, dtype=np.int64)
         ok, req = self._valid_request(env, req)
         state = self.state[env, req]
@@ -773,9 +809,7 @@ class ClusterSim:
         reason[~(ok & running)] = R_BAD_REQUEST
         bad_mode = (mode < KEEP) | (mode > RECOMPUTE)
         reason[(reason == R_OK) & bad_mode] = R_BAD_MODE
-        go = reason == R_OK
-        self._preempt(env[go], req[go], mode[go], count=True)
-        return reason
+        return reason, reason == R_OK
 
     def _preempt(self, env, req, mode, count: bool) -> None:
         """Pause running requests; ``mode`` says where their KV cache goes."""
@@ -801,7 +835,9 @@ class ClusterSim:
         )
         swap = mode == SWAP
         self.kv_host[env, req] = np.where(swap, computed, 0.0)
-        self.swap_ready[env, req] = np.where(swap, now + self.cost.swap_time(computed), 0.0)
+        self.swap_ready[env, req] = 0.0
+        if swap.any():
+            self.swap_ready[env[swap], req[swap]] = now[swap] + self.cost.swap_time(computed[swap])
         recompute = mode == RECOMPUTE
         generated = np.floor(self.generated[env, req])
         self.generated[env, req] = np.where(recompute, generated, self.generated[env, req])
@@ -816,17 +852,14 @@ class ClusterSim:
         self._kv_shift(env[freed], req[freed], self.kv_tokens[env[freed], req[freed]], -1.0)
         self.kv_tokens[env, req] = np.where(freed, 0.0, self.kv_tokens[env, req])
 
-    def _migrate(self, env, req, lo, n, decode_to, mode) -> np.ndarray:
+    def _check_migrate(self, env, req, lo) -> tuple[np.ndarray, np.ndarray]:
+        """Reasons for MIGRATE commands, and which may go ahead (if the KV fits)."""
         reason = np.full(env.size, R_OK, dtype=np.int64)
         ok, req = self._valid_request(env, req)
         reason[~(ok & (self.state[env, req] == DECODING))] = R_BAD_REQUEST
         same = (self.group_n[env, req] == 1) & (self.group_lo[env, req] == lo)
         reason[(reason == R_OK) & ((lo < 0) | (lo >= self.num_instances) | same)] = R_BAD_INSTANCES
-        go = np.flatnonzero(reason == R_OK)
-        if go.size:
-            moved = self._move_decodes(env[go], req[go], lo[go])
-            reason[go[~moved]] = R_NO_MEMORY
-        return reason
+        return reason, reason == R_OK
 
     # --------------------------------------------------------------------- conveniences
     @property
