@@ -21,7 +21,7 @@ from pecgym.envs.layout import (
     Layout,
 )
 from pecgym.sim.config import ClusterConfig
-from pecgym.sim.groups import GroupIndex, group_members, nonzero2d, window_all
+from pecgym.sim.groups import group_members, nonzero2d, window_all
 from pecgym.sim.metrics import summarize
 from pecgym.sim.placement import choose_starts, start_requirements
 from pecgym.sim.simulator import ClusterSim, Commands
@@ -120,8 +120,6 @@ class SchedCore:
         self.prev_clock = np.zeros(num_envs)
         self.queue_slots = np.full((num_envs, self.layout.queue_window), -1, dtype=np.int64)
         self.run_slots = np.full((num_envs, running_window), -1, dtype=np.int64)
-        layout = self.layout
-        self._requests = np.zeros((num_envs, layout.window, len(REQUEST_FEATURES)), np.float32)
         self._instances = np.zeros((num_envs, num_instances, len(INSTANCE_FEATURES)), np.float32)
         self._global = np.zeros((num_envs, len(GLOBAL_FEATURES)), np.float32)
 
@@ -250,8 +248,8 @@ class SchedCore:
         kv_used = sim.kv_used()
         capacity = sim.kv_capacity
 
-        # per request
-        out = self._requests
+        # per request (every feature is written; those that could leave [0, 1] are clipped)
+        out = np.empty((n, layout.window, len(REQUEST_FEATURES)), np.float32)
         kept = (state == PREEMPTED) & (take(sim.preempt_mode) == KEEP)
         prefilling = state == PREFILLING
         decoding = state == DECODING
@@ -265,13 +263,13 @@ class SchedCore:
         out[..., 5] = decoding
         out[..., 6] = is_long
         out[..., 7] = take(sim.latency_sensitive)
-        out[..., 8] = np.log1p(prefill_len) / _TOKEN_SCALE
+        out[..., 8] = np.minimum(np.log1p(prefill_len) / _TOKEN_SCALE, 1.0)
         out[..., 9] = np.tanh(waited / _WAIT_SCALE)
-        out[..., 10] = np.where(decoding, 1.0, take(sim.prefill_done))
+        out[..., 10] = np.where(decoding, 1.0, np.minimum(take(sim.prefill_done), 1.0))
         out[..., 11] = np.where(running, take(sim.group_lo) / inst, 0.0)
         out[..., 12] = np.where(running, take(sim.group_n) / inst, 0.0)
         out[..., 13] = sim.sp_degree_for(prefill_len) / inst
-        out *= present[..., None]
+        out[~present] = 0.0
 
         # per instance
         on = sim.prefill_req
@@ -279,7 +277,7 @@ class SchedCore:
         flat_on = (np.arange(n)[:, None] * sim.num_requests_max + np.maximum(on, 0)).ravel()
         done = np.where(busy, sim.prefill_done.ravel()[flat_on].reshape(on.shape), 0.0)
         work = sim.prefill_work.ravel()[flat_on].reshape(on.shape)
-        batch, _ = sim.decode_load()
+        batch, _, paused_kv = sim.instance_load()
         nodes = self._instances
         nodes[..., 0] = busy
         nodes[..., 1] = busy & sim.is_long.ravel()[flat_on].reshape(on.shape)
@@ -287,7 +285,7 @@ class SchedCore:
         nodes[..., 3] = np.where(busy, np.log1p((1.0 - done) * work) / _WORK_SCALE, 0.0)
         nodes[..., 4] = np.minimum(batch / _BATCH_SCALE, 1.0)
         nodes[..., 5] = kv_used / capacity
-        nodes[..., 6] = self._paused_kv() / capacity
+        nodes[..., 6] = paused_kv / capacity
 
         # global
         q_all, q_long, q_preempted = self._queue_counts
@@ -296,14 +294,14 @@ class SchedCore:
         world[:, 1] = (q_all - q_long) / layout.queue_window
         world[:, 2] = q_long / layout.queue_window
         world[:, 3] = q_preempted / layout.queue_window
-        world[:, 4] = busy.mean(axis=1)
+        world[:, 4] = np.count_nonzero(busy, axis=1) / inst
         world[:, 5] = np.minimum(batch.sum(axis=1) / (_BATCH_SCALE * inst), 1.0)
         world[:, 6] = kv_used.sum(axis=1) / (capacity * inst)
         world[:, 7] = sim.num_done / np.maximum(sim.num_requests, 1)
         return {
             "global": np.clip(world, 0.0, 1.0),
             "instances": np.clip(nodes, 0.0, 1.0),
-            "requests": np.clip(out, 0.0, 1.0),
+            "requests": out,
         }
 
     def _fill_windows(self) -> None:
@@ -369,17 +367,6 @@ class SchedCore:
             score = np.partition(score, width - 1, axis=1)[:, :width]
         score = np.sort(score, axis=1)
         slots[:, :width] = np.where(score < np.iinfo(np.int64).max, score % columns + start, -1)
-
-    def _paused_kv(self) -> np.ndarray:
-        sim = self.sim
-        win = sim.window()
-        paused = (sim.state[:, win] == PREEMPTED) & (sim.preempt_mode[:, win] == KEEP)
-        env, col = nonzero2d(paused)
-        req = col + win.start
-        index = GroupIndex(
-            env, sim.group_lo[env, req], sim.group_n[env, req], self.num_envs, sim.num_instances
-        )
-        return np.maximum(index.sum(sim.kv_tokens[env, req] / sim.group_n[env, req]), 0.0)
 
     def slots(self) -> np.ndarray:
         """``(N, window)`` request index shown in each observation row (-1: empty)."""

@@ -32,7 +32,7 @@ def render_text(core: SchedCore, env: int = 0) -> str:
     sim = core.sim
     counts = sim.state_counts(env)
     used = sim.kv_used()[env] / sim.kv_capacity
-    batch, _ = sim.decode_load()
+    batch, _, _ = sim.instance_load()
     lines = [
         f"t={sim.clock[env]:9.3f}s  step={core.steps[env]}  "
         + "  ".join(f"{name}={counts[name]}" for name in ("waiting", "preempted", "done")),

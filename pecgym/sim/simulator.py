@@ -169,6 +169,7 @@ class ClusterSim:
         self.wait_area = np.zeros((e, 2))  # request-seconds queued: short, long
         self._kv_used = np.zeros((e, i))  # per-instance KV, kept up to date by every change
         self._kv_views: tuple[np.ndarray, np.ndarray] | None = None  # (used, free), read-only
+        self._queued_memo: tuple[tuple, np.ndarray] | None = None  # (window, queued mask)
         self.timeline: list | None = None  # (t0, t1, prefill request, decode batch) per segment
         self.timeline_env = 0
 
@@ -240,6 +241,7 @@ class ClusterSim:
         self.num_events[env] = 0
         self._kv_used[env] = 0.0
         self._kv_views = None
+        self._queued_memo = None
 
     def _check_servable(self, workload: Workload) -> None:
         total = workload.input_tokens + workload.output_tokens
@@ -261,9 +263,13 @@ class ClusterSim:
     def queued(self, win: slice | None = None) -> np.ndarray:
         """Mask of requests a policy may start: waiting, or preempted and ready.
 
-        Shape ``(E, R)``, or ``(E, len(win))`` for a window of request indices.
+        Shape ``(E, R)``, or ``(E, len(win))`` for a window of request indices. Read-only,
+        and shared until the state next changes.
         """
         win = slice(None) if win is None else win
+        key = (win.start, win.stop)
+        if self._queued_memo is not None and self._queued_memo[0] == key:
+            return self._queued_memo[1]
         state = self.state[:, win]
         queued = state == WAITING
         preempted = state == PREEMPTED
@@ -272,6 +278,8 @@ class ClusterSim:
                 self.swap_ready[:, win] <= self.clock[:, None]
             )
             queued |= preempted & ready_swap
+        queued.flags.writeable = False
+        self._queued_memo = (key, queued)
         return queued
 
     def _is_queued(self, env: np.ndarray, req: np.ndarray) -> np.ndarray:
@@ -297,8 +305,12 @@ class ClusterSim:
         self._add_kv(env, self.group_lo[env, req], n, sign * tokens / n)
 
     def _add_kv(self, env, lo, n, per_instance) -> None:
-        """Add ``per_instance`` KV tokens to every instance of each group (one sum)."""
-        self._kv_used += group_sum(env, lo, n, per_instance, self.num_envs, self.num_instances)
+        """Add ``per_instance`` KV tokens to every instance of each group, in item order."""
+        cells = env * self.num_instances + lo
+        if n.size and n.max() > 1:
+            item, offset = nonzero2d(np.arange(self.num_instances) < n[:, None])
+            cells, per_instance = cells[item] + offset, per_instance[item]
+        np.add.at(self._kv_used.reshape(-1), cells, per_instance)
         self._kv_views = None
 
     def kv_used(self) -> np.ndarray:
@@ -336,17 +348,23 @@ class ClusterSim:
         """``(E, I)`` mask of instances with no prefill running."""
         return self.prefill_req < 0
 
-    def decode_load(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(E, I)`` decode batch size and KV context of each instance's decode batch."""
+    def instance_load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(E, I)`` per instance: decode batch size, KV context of the decode batch, and KV
+        held by requests paused in place (preempted with KEEP)."""
         win = self.window()
-        env, rel = nonzero2d(self.state[:, win] == DECODING)
+        state = self.state[:, win]
+        decoding = state == DECODING
+        paused = (state == PREEMPTED) & (self.preempt_mode[:, win] == KEEP)
+        env, rel = nonzero2d(decoding | paused)
         req = rel + win.start
-        lo, n = self.group_lo[env, req], self.group_n[env, req]
-        batch = group_sum(env, lo, n, 1.0, self.num_envs, self.num_instances)
-        context = group_sum(
-            env, lo, n, self.kv_tokens[env, req] / n, self.num_envs, self.num_instances
+        n = self.group_n[env, req]
+        index = GroupIndex(env, self.group_lo[env, req], n, self.num_envs, self.num_instances)
+        is_decode = decoding[env, rel]
+        kv = self.kv_tokens[env, req] / n
+        batch, context, held = index.sums(
+            is_decode.astype(np.float64), np.where(is_decode, kv, 0.0), np.where(is_decode, 0.0, kv)
         )
-        return np.rint(batch), np.maximum(context, 0.0)
+        return np.rint(batch), np.maximum(context, 0.0), np.maximum(held, 0.0)
 
     def sp_degree_for(self, tokens: np.ndarray) -> np.ndarray:
         """Instances a prefill of ``tokens`` needs for its KV (PecSched: one per 64K tokens)."""
@@ -457,6 +475,7 @@ class ClusterSim:
                 (now[row], t_next[row], np.where(prefilling[row], on_slot[row], -1), batch[row])
             )
         self.clock = t_next.copy()
+        self._queued_memo = None  # time moved: swaps may have finished; events follow
         if d_env.size:
             self._kv_used += decodes.sum(tokens / d_n)
             self._kv_views = None
@@ -544,16 +563,16 @@ class ClusterSim:
 
     def _move_decodes(self, env, req, target) -> np.ndarray:
         """Move decoding requests' KV to ``target`` instances; returns which moved."""
-        free = self.kv_free()
         kv = self.kv_tokens[env, req]
-        fits = free[env, target] >= kv
+        fits = self.kv_free()[env, target] >= kv
         if env.size > 1 and (env[1:] == env[:-1]).any():
             # two moves to one instance at once: only the first is checked against its room
             _, first = np.unique(env * self.num_instances + target, return_index=True)
             unique = np.zeros(env.size, dtype=bool)
             unique[first] = True
             fits &= unique
-        env, req, target, kv = env[fits], req[fits], target[fits], kv[fits]
+        if not fits.all():
+            env, req, target, kv = env[fits], req[fits], target[fits], kv[fits]
         node = self.config.instances_per_node
         lo, n = self.group_lo[env, req], self.group_n[env, req]
         delay = self.cost.kv_transfer_time(kv, cross_node=(lo // node) != (target // node))
@@ -657,6 +676,7 @@ class ClusterSim:
         if env.size and np.bincount(env).max() > 1:
             raise ValueError("Commands must name each env at most once per call")
         reason = np.full(env.size, R_OK, dtype=np.int64)
+        self._queued_memo = None  # the commands change request states
         op = np.asarray(commands.op, dtype=np.int64)
         fields = (commands.req, commands.lo, commands.n, commands.decode_to, commands.mode)
         req, lo, n, decode_to, mode = (np.asarray(f, dtype=np.int64) for f in fields)
