@@ -218,7 +218,6 @@ def _run_one(
         stalled = live & (sim.clock - progress_at > scenario.stall_limit)
         ended = np.flatnonzero(live & (terminated | truncated | stalled))
         for env in ended:  # a handful of times per run: one summary per finished episode
-            frame = request_frame(sim, int(env))
             row = {"scenario": scenario.name, "policy": policy.name, "seed": seeds[env]}
             row.update(summarize(sim, int(env)))
             row.update(
@@ -231,6 +230,7 @@ def _run_one(
                 row.update(truncated=True, stalled=True)
             rows[env] = row
             if keep_requests:
+                frame = request_frame(sim, int(env))
                 frames[env] = frame.reset_index().assign(policy=policy.name, seed=seeds[env])
         live[ended] = False
         if bar is not None:

@@ -19,6 +19,18 @@ def nonzero2d(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, flat - rows * mask.shape[1]
 
 
+def group_cells(
+    env: np.ndarray, lo: np.ndarray, n: np.ndarray, num_instances: int
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The flat ``(env, instance)`` cells the groups cover, item by item in order, and the
+    item of each cell (``None`` when every group is one instance: one cell per item)."""
+    first_cell = env * num_instances + lo
+    if not (n.size and n.max() > 1):
+        return None, first_cell
+    item, offset = nonzero2d(np.arange(num_instances) < n[:, None])
+    return item, first_cell[item] + offset
+
+
 class GroupIndex:
     """Items (requests) on instance groups, ready for repeated per-instance sums.
 
@@ -32,13 +44,7 @@ class GroupIndex:
     ) -> None:
         self.env, self.lo, self.n = env, lo, n
         self.shape = (num_envs, num_instances)
-        first_cell = env * num_instances + lo
-        if n.size and n.max() > 1:
-            self._item, offset = nonzero2d(np.arange(num_instances) < n[:, None])
-            self._cells = first_cell[self._item] + offset
-        else:
-            self._item = None
-            self._cells = first_cell
+        self._item, self._cells = group_cells(env, lo, n, num_instances)
 
     def sum(self, weights: np.ndarray | float) -> np.ndarray:
         """``(E, I)`` sums: each item adds its weight to every instance of its group."""

@@ -30,10 +30,15 @@ def feasible_starts(
     """``(len(envs), I)``: may a group of ``k[j]`` instances starting at each instance of env
     ``envs[j]`` take ``need[j]`` KV tokens (and, unless ``allow_busy``, have no prefill
     running)?"""
-    flags = sim.kv_free()[envs] >= (need / k)[:, None] - 1e-9
+    flags = _room(sim, envs, need, k)
     if not allow_busy:
         flags &= sim.prefill_free()[envs]
     return window_all(flags, k)
+
+
+def _room(sim: ClusterSim, envs: np.ndarray, need: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``(len(envs), I)``: has each instance room for its share of ``need[j]`` over ``k[j]``?"""
+    return sim.kv_free()[envs] >= (need / k)[:, None] - 1e-9
 
 
 def least_loaded_start(
@@ -50,11 +55,11 @@ def choose_starts(
     """Per listed env, the least-loaded start of a group of ``k[j]`` instances with room for
     ``need[j]`` KV tokens: among groups with no prefill running, else (where ``preempt[j]``)
     among all groups; -1 where there is none."""
-    room = sim.kv_free()[envs] >= (need / k)[:, None] - 1e-9
+    room = _room(sim, envs, need, k)
     idle = room & sim.prefill_free()[envs]
-    both = window_all(np.concatenate((idle, room)), np.concatenate((k, k)))
-    load = window_sum(sim.kv_used()[envs], k)
-    best = np.where(both, np.concatenate((load, load)), np.inf).argmin(axis=1)
-    best = np.where(both.any(axis=1), best, -1)
+    # both searches at once: rows for idle groups, then rows for any group
+    twice, k_twice = np.concatenate((envs, envs)), np.concatenate((k, k))
+    feasible = window_all(np.concatenate((idle, room)), k_twice)
+    best = least_loaded_start(sim, twice, feasible, k_twice)
     on_idle, on_any = best[: envs.size], best[envs.size :]
     return np.where(on_idle >= 0, on_idle, np.where(preempt, on_any, -1))

@@ -24,6 +24,7 @@ import numpy as np
 from pecgym.sim.config import ClusterConfig, ConfigError
 from pecgym.sim.groups import (
     GroupIndex,
+    group_cells,
     group_max,
     group_members,
     group_min,
@@ -306,10 +307,9 @@ class ClusterSim:
 
     def _add_kv(self, env, lo, n, per_instance) -> None:
         """Add ``per_instance`` KV tokens to every instance of each group, in item order."""
-        cells = env * self.num_instances + lo
-        if n.size and n.max() > 1:
-            item, offset = nonzero2d(np.arange(self.num_instances) < n[:, None])
-            cells, per_instance = cells[item] + offset, per_instance[item]
+        item, cells = group_cells(env, lo, n, self.num_instances)
+        if item is not None:
+            per_instance = per_instance[item]
         np.add.at(self._kv_used.reshape(-1), cells, per_instance)
         self._kv_views = None
 
