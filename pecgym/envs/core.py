@@ -20,6 +20,15 @@ from pecgym.envs.layout import (
     REQUEST_FEATURES,
     Layout,
 )
+from pecgym.envs.rows import (
+    NO_ROW,
+    RowView,
+    gather_rows,
+    queue_counts,
+    queue_view_score,
+    running_score,
+    smallest_into,
+)
 from pecgym.sim.config import ClusterConfig
 from pecgym.sim.groups import group_members, nonzero2d, window_all
 from pecgym.sim.metrics import summarize
@@ -122,6 +131,9 @@ class SchedCore:
         self.run_slots = np.full((num_envs, running_window), -1, dtype=np.int64)
         self._instances = np.zeros((num_envs, num_instances, len(INSTANCE_FEATURES)), np.float32)
         self._global = np.zeros((num_envs, len(GLOBAL_FEATURES)), np.float32)
+        self._stamp = 0  # bumped whenever the simulator state may change
+        self._rows: RowView | None = None  # rows of the last observation, and its stamp
+        self._rows_stamp = -1
 
     # ------------------------------------------------------------------ episodes
     def make_workload(self, seed: int) -> Workload:
@@ -151,6 +163,7 @@ class SchedCore:
             for env, workload in workloads.items():
                 self.sim.load(env, workload)
         index = np.fromiter(workloads, dtype=np.int64)
+        self._stamp += 1
         self.steps[index] = 0
         self.prev_area[index] = 0.0
         self.prev_clock[index] = 0.0
@@ -164,6 +177,7 @@ class SchedCore:
         """
         sim = self.sim
         actions = self._check_actions(actions)
+        self._stamp += 1
         commands, invalid = self.to_commands(actions)
         reject = np.zeros(self.num_envs, dtype=np.int64)
         act = np.flatnonzero(~invalid & ~sim.finished & (commands.op != Op.NOOP))
@@ -234,41 +248,32 @@ class SchedCore:
         sim, layout = self.sim, self.layout
         n, inst = self.num_envs, layout.num_instances
         self._fill_windows()
-        slots = self.slots()
-        present = slots >= 0
-        flat = (np.arange(n)[:, None] * sim.num_requests_max + np.maximum(slots, 0)).ravel()
-        shape = slots.shape
-
-        def take(values: np.ndarray) -> np.ndarray:
-            return values.ravel()[flat].reshape(shape)
-
-        state = np.where(present, take(sim.state), -1)
-        prefill_len = take(sim.prefill_len)
-        is_long = take(sim.is_long)
+        rows = self._rows = gather_rows(sim, self.slots())
+        self._rows_stamp = self._stamp
+        present, state, take = rows.present, rows.state, rows.take
         kv_used = sim.kv_used()
         capacity = sim.kv_capacity
 
         # per request (every feature is written; those that could leave [0, 1] are clipped)
         out = np.empty((n, layout.window, len(REQUEST_FEATURES)), np.float32)
-        kept = (state == PREEMPTED) & (take(sim.preempt_mode) == KEEP)
         prefilling = state == PREFILLING
         decoding = state == DECODING
-        running = prefilling | decoding | kept
+        running = prefilling | decoding | rows.kept
         waited = np.maximum(sim.clock[:, None] - take(sim.arrival), 0.0)
         out[..., 0] = present
         out[..., 1] = state == WAITING
         out[..., 2] = state == PREEMPTED
-        out[..., 3] = kept
+        out[..., 3] = rows.kept
         out[..., 4] = prefilling
         out[..., 5] = decoding
-        out[..., 6] = is_long
+        out[..., 6] = take(sim.is_long)
         out[..., 7] = take(sim.latency_sensitive)
-        out[..., 8] = np.minimum(np.log1p(prefill_len) / _TOKEN_SCALE, 1.0)
+        out[..., 8] = np.minimum(np.log1p(rows.prefill_len) / _TOKEN_SCALE, 1.0)
         out[..., 9] = np.tanh(waited / _WAIT_SCALE)
         out[..., 10] = np.where(decoding, 1.0, np.minimum(take(sim.prefill_done), 1.0))
-        out[..., 11] = np.where(running, take(sim.group_lo) / inst, 0.0)
-        out[..., 12] = np.where(running, take(sim.group_n) / inst, 0.0)
-        out[..., 13] = sim.sp_degree_for(prefill_len) / inst
+        out[..., 11] = np.where(running, rows.group_lo / inst, 0.0)
+        out[..., 12] = np.where(running, rows.group_n / inst, 0.0)
+        out[..., 13] = rows.sp_need / inst
         out[~present] = 0.0
 
         # per instance
@@ -311,62 +316,15 @@ class SchedCore:
         self.queue_slots.fill(-1)
         self.run_slots.fill(-1)
         queued = sim.queued(win)
-        is_long = sim.is_long[:, win]
-        preempted = queued & (sim.state[:, win] == PREEMPTED)
-        self._queue_counts = (
-            queued.sum(axis=1),
-            (queued & is_long).sum(axis=1),
-            preempted.sum(axis=1),
-        )
+        self._queue_counts = queue_counts(sim, queued, win)
         size = layout.view_size
         for k, view in enumerate(layout.queue_views):
+            score = queue_view_score(sim, view, queued, win)
             rows = self.queue_slots[:, k * size : (k + 1) * size]
-            if view == "oldest":
-                self._rank_into(rows, [queued], win.start)
-            elif view == "latency_sensitive":
-                self._rank_into(rows, [queued & sim.latency_sensitive[:, win]], win.start)
-            elif view == "preempted":
-                self._rank_into(rows, [preempted], win.start)
-            elif view in ("short", "long"):
-                self._rank_into(rows, [queued & (is_long == (view == "long"))], win.start)
-            else:
-                self._smallest_into(rows, queued, sim.prefill_len[:, win], win.start)
+            smallest_into(rows, score, NO_ROW, win.start)
         if layout.running_window:
-            state = sim.state[:, win]
-            decoding = state == DECODING
-            long_ = sim.is_long[:, win]
-            groups = [state == PREFILLING, decoding & long_, decoding & ~long_]
-            self._rank_into(self.run_slots, groups, win.start)
-
-    @staticmethod
-    def _rank_into(slots: np.ndarray, groups: list[np.ndarray], start: int) -> None:
-        """Fill ``slots`` with the indices of ``groups`` (masks) in order, oldest first."""
-        num, width = slots.shape
-        offset = np.zeros(num, dtype=np.int64)
-        for mask in groups:
-            env, col = nonzero2d(mask)
-            if not env.size:
-                continue
-            counts = np.bincount(env, minlength=num)
-            first = np.cumsum(counts) - counts
-            rank = np.arange(env.size) - first[env] + offset[env]
-            keep = rank < width
-            slots[env[keep], rank[keep]] = col[keep] + start
-            offset += counts
-
-    @staticmethod
-    def _smallest_into(slots: np.ndarray, mask: np.ndarray, key: np.ndarray, start: int) -> None:
-        """Fill ``slots`` with the masked indices of smallest ``key`` (ties: lowest index)."""
-        width = min(slots.shape[1], mask.shape[1])
-        if not width:
-            return
-        columns = mask.shape[1]
-        # one integer per entry: key, then column; entries outside the mask sort last
-        score = np.where(mask, key * columns + np.arange(columns), np.iinfo(np.int64).max)
-        if columns > width:
-            score = np.partition(score, width - 1, axis=1)[:, :width]
-        score = np.sort(score, axis=1)
-        slots[:, :width] = np.where(score < np.iinfo(np.int64).max, score % columns + start, -1)
+            score, limit = running_score(sim, win)
+            smallest_into(self.run_slots, score, limit, win.start)
 
     def slots(self) -> np.ndarray:
         """``(N, window)`` request index shown in each observation row (-1: empty)."""
@@ -381,32 +339,27 @@ class SchedCore:
         """
         sim, layout = self.sim, self.layout
         n, inst = self.num_envs, layout.num_instances
-        rows = np.arange(n)[:, None]
-        slots = self.slots()
-        present = slots >= 0
-        req = np.maximum(slots, 0)
-        state = np.where(present, sim.state[rows, req], -1)
+        rows = self._rows
+        if rows is None or self._rows_stamp != self._stamp:  # state moved since observe()
+            rows = gather_rows(sim, self.slots())
         free = sim.kv_free()
 
-        queue = slots[:, : layout.queue_window]
-        startable = np.zeros(queue.shape, dtype=bool)
-        env, col = nonzero2d(queue >= 0)
+        queue = slice(0, layout.queue_window)
+        need, k, fixed = rows.start_requirements(sim, queue)
+        share = need / k - 1e-9
+        # one instance: any instance with room; a group: a run of k instances with room
+        startable = free.max(axis=1)[:, None] >= share
+        listed = rows.present[:, queue]
+        env, col = nonzero2d(listed & ((k > 1) | (fixed >= 0)))
         if env.size:
-            need, k, fixed = start_requirements(sim, env, queue[env, col])
-            share = need / k - 1e-9
-            # one instance: any instance with room; a group: a run of k instances with room
-            ok = free.max(axis=1)[env] >= share
-            wide = np.flatnonzero(k > 1)
-            if wide.size:
-                fits = free[env[wide]] >= share[wide, None]
-                ok[wide] = window_all(fits, k[wide]).any(axis=1)
-            kept = np.flatnonzero(fixed >= 0)
-            if kept.size:
-                fits = free[env[kept]] >= share[kept, None]
-                members = group_members(fixed[kept], k[kept], inst)
-                ok[kept] = (fits | ~members).all(axis=1)
-            startable[env, col] = ok
-        run = state[:, layout.queue_window :]
+            k_of, fixed_of = k[env, col], fixed[env, col]
+            fits = free[env] >= share[env, col][:, None]
+            in_run = window_all(fits, k_of).any(axis=1)
+            # a kept request must resume on its own group
+            own = group_members(np.maximum(fixed_of, 0), k_of, inst)
+            startable[env, col] = np.where(fixed_of >= 0, (fits | ~own).all(axis=1), in_run)
+        startable &= listed
+        run = rows.state[:, layout.queue_window :]
         preemptable = (run == PREFILLING) | (run == DECODING)
         migratable = (run == DECODING) & (inst > 1)
 

@@ -1,0 +1,131 @@
+"""The request rows of the observation: which request each row shows, and what it holds.
+
+Rows are chosen for all envs at once. Each view ranks requests by one integer score per
+(env, request), and a row set is the smallest scores: ``np.partition`` then a sort of the
+few kept, with no per-request ranking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pecgym.sim.simulator import ClusterSim
+from pecgym.sim.state import DECODING, KEEP, PREEMPTED, PREFILLING, SWAP
+
+NO_ROW = np.iinfo(np.int64).max
+
+
+def smallest_into(slots: np.ndarray, score: np.ndarray, limit: int, start: int) -> None:
+    """Fill ``slots`` (N, width) with the columns of the smallest ``score`` per row, in
+    order; scores at or above ``limit`` are empty rows (-1). Column ``c`` of the window is
+    request ``start + c``; a score must be ``rank * columns + c``."""
+    width = min(slots.shape[1], score.shape[1])
+    if not width:
+        return
+    columns = score.shape[1]
+    if columns > width:
+        score = np.partition(score, width - 1, axis=1)[:, :width]
+    score = np.sort(score, axis=1)
+    slots[:, :width] = np.where(score < limit, score % columns + start, -1)
+
+
+def queue_view_score(sim: ClusterSim, view: str, queued: np.ndarray, win: slice) -> np.ndarray:
+    """``(N, len(win))`` scores ranking the queued requests for ``view`` (see
+    :data:`pecgym.envs.layout.QUEUE_VIEWS`); excluded requests score ``NO_ROW``."""
+    columns = np.arange(win.stop - win.start)
+    if view == "shortest":
+        return np.where(queued, sim.prefill_len[:, win] * columns.size + columns, NO_ROW)
+    if view == "latency_sensitive":
+        member = queued & sim.latency_sensitive[:, win]
+    elif view == "preempted":
+        member = queued & (sim.state[:, win] == PREEMPTED)
+    elif view in ("short", "long"):
+        member = queued & (sim.is_long[:, win] == (view == "long"))
+    else:  # oldest
+        member = queued
+    return np.where(member, columns, NO_ROW)
+
+
+def running_score(sim: ClusterSim, win: slice) -> tuple[np.ndarray, int]:
+    """Scores of running requests: prefills, then long decodes, then short decodes, oldest
+    first within each; and the limit at which rows are empty."""
+    state = sim.state[:, win]
+    columns = state.shape[1]
+    rank = np.where(sim.is_long[:, win], 1, 2)
+    rank = np.where(state == DECODING, rank, np.where(state == PREFILLING, 0, 3))
+    return rank * columns + np.arange(columns), 3 * columns
+
+
+@dataclass
+class RowView:
+    """Per observation row ``(N, window)``: the simulator state of the request it shows.
+
+    Fields are gathered once per observation and shared with the action masks. Where
+    ``present`` is False (an empty row) the other fields are meaningless (``state`` -1).
+    """
+
+    slots: np.ndarray
+    present: np.ndarray
+    state: np.ndarray
+    mode: np.ndarray  # preemption mode
+    kept: np.ndarray  # preempted with its KV kept on its group
+    prefill_len: np.ndarray
+    group_lo: np.ndarray
+    group_n: np.ndarray
+    sp_need: np.ndarray  # instances its KV needs (SP degree)
+    flat: np.ndarray  # flat (env, request) index of each row, for further gathers
+
+    def take(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (N, R) at each row's request."""
+        return values.ravel()[self.flat].reshape(self.slots.shape)
+
+    def start_requirements(self, sim: ClusterSim, columns: slice):
+        """For the rows in ``columns``: KV tokens a start places, group size, and fixed
+        group start (-1: free), as :func:`pecgym.sim.placement.start_requirements`."""
+        kept = self.kept[:, columns]
+        flat = self.flat[:, columns]
+        swapped = (self.state[:, columns] == PREEMPTED) & (self.mode[:, columns] == SWAP)
+        from_host = swapped & sim.resume_decode.ravel()[flat]
+        load = np.where(
+            from_host, sim.kv_host.ravel()[flat], self.prefill_len[:, columns].astype(np.float64)
+        )
+        need = np.where(kept, 0.0, load)
+        k = np.where(kept, self.group_n[:, columns], self.sp_need[:, columns])
+        fixed = np.where(kept, self.group_lo[:, columns], -1)
+        return need, k, fixed
+
+
+def gather_rows(sim: ClusterSim, slots: np.ndarray) -> RowView:
+    """The :class:`RowView` of ``slots`` (request index per row, -1 for none)."""
+    present = slots >= 0
+    flat = np.arange(slots.shape[0])[:, None] * sim.num_requests_max + np.maximum(slots, 0)
+
+    def take(values: np.ndarray) -> np.ndarray:
+        return values.ravel()[flat]
+
+    state = np.where(present, take(sim.state), -1)
+    mode = take(sim.preempt_mode)
+    prefill_len = take(sim.prefill_len)
+    return RowView(
+        slots=slots,
+        present=present,
+        state=state,
+        mode=mode,
+        kept=(state == PREEMPTED) & (mode == KEEP),
+        prefill_len=prefill_len,
+        group_lo=take(sim.group_lo),
+        group_n=take(sim.group_n),
+        sp_need=sim.sp_degree_for(prefill_len),
+        flat=flat,
+    )
+
+
+def queue_counts(sim: ClusterSim, queued: np.ndarray, win: slice):
+    """Per env: queued requests, queued long ones, and queued preempted ones."""
+    return (
+        np.count_nonzero(queued, axis=1),
+        np.count_nonzero(queued & sim.is_long[:, win], axis=1),
+        np.count_nonzero(queued & (sim.state[:, win] == PREEMPTED), axis=1),
+    )
