@@ -32,7 +32,7 @@ from pecgym.envs.rows import (
 from pecgym.sim.config import ClusterConfig
 from pecgym.sim.groups import group_members, nonzero2d, window_all
 from pecgym.sim.metrics import summarize
-from pecgym.sim.placement import choose_starts, start_requirements
+from pecgym.sim.placement import choose_starts
 from pecgym.sim.simulator import ClusterSim, Commands
 from pecgym.sim.state import DECODING, KEEP, PREEMPTED, PREFILLING, WAITING, Op, Reject
 from pecgym.traces.spec import WorkloadSpec
@@ -177,8 +177,8 @@ class SchedCore:
         """
         sim = self.sim
         actions = self._check_actions(actions)
-        self._stamp += 1
         commands, invalid = self.to_commands(actions)
+        self._stamp += 1
         reject = np.zeros(self.num_envs, dtype=np.int64)
         act = np.flatnonzero(~invalid & ~sim.finished & (commands.op != Op.NOOP))
         if act.size:
@@ -330,6 +330,13 @@ class SchedCore:
         """``(N, window)`` request index shown in each observation row (-1: empty)."""
         return np.concatenate((self.queue_slots, self.run_slots), axis=1)
 
+    def _current_rows(self) -> RowView:
+        """The rows of the last observation, re-gathered if the state moved since."""
+        if self._rows is None or self._rows_stamp != self._stamp:
+            self._rows = gather_rows(self.sim, self.slots())
+            self._rows_stamp = self._stamp
+        return self._rows
+
     # ------------------------------------------------------------------ masks
     def action_masks(self) -> np.ndarray:
         """``(N, sum(nvec))`` per-field masks: each field's allowed values, concatenated.
@@ -339,13 +346,11 @@ class SchedCore:
         """
         sim, layout = self.sim, self.layout
         n, inst = self.num_envs, layout.num_instances
-        rows = self._rows
-        if rows is None or self._rows_stamp != self._stamp:  # state moved since observe()
-            rows = gather_rows(sim, self.slots())
+        rows = self._current_rows()
         free = sim.kv_free()
 
         queue = slice(0, layout.queue_window)
-        need, k, fixed = rows.start_requirements(sim, queue)
+        need, k, fixed = (part[:, queue] for part in rows.start_requirements(sim))
         share = need / k - 1e-9
         # one instance: any instance with room; a group: a run of k instances with room
         startable = free.max(axis=1)[:, None] >= share
@@ -387,8 +392,8 @@ class SchedCore:
         sim = self.sim
         n, inst = self.num_envs, self.layout.num_instances
         op, slot, instance, sp, decode, mode = actions.T
-        slots = self.slots()
-        req = slots[np.arange(n), slot]
+        rows = self._current_rows()
+        req = rows.slots[np.arange(n), slot]
         commands = Commands.empty(n)
         commands.op[:] = op
         commands.req[:] = np.maximum(req, 0)
@@ -400,7 +405,7 @@ class SchedCore:
         start = (op == Op.START) & ~invalid
         if start.any():
             e = envs[start]
-            need, k, fixed = start_requirements(sim, e, req[e])
+            need, k, fixed = (part[e, slot[e]] for part in rows.start_requirements(sim))
             size = np.where(sp[e] == AUTO, k, sp[e])
             lo = instance[e] - 1
             auto = instance[e] == AUTO

@@ -76,25 +76,27 @@ class RowView:
     group_n: np.ndarray
     sp_need: np.ndarray  # instances its KV needs (SP degree)
     flat: np.ndarray  # flat (env, request) index of each row, for further gathers
+    _starts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def take(self, values: np.ndarray) -> np.ndarray:
         """``values`` (N, R) at each row's request."""
         return values.ravel()[self.flat].reshape(self.slots.shape)
 
-    def start_requirements(self, sim: ClusterSim, columns: slice):
-        """For the rows in ``columns``: KV tokens a start places, group size, and fixed
-        group start (-1: free), as :func:`pecgym.sim.placement.start_requirements`."""
-        kept = self.kept[:, columns]
-        flat = self.flat[:, columns]
-        swapped = (self.state[:, columns] == PREEMPTED) & (self.mode[:, columns] == SWAP)
-        from_host = swapped & sim.resume_decode.ravel()[flat]
-        load = np.where(
-            from_host, sim.kv_host.ravel()[flat], self.prefill_len[:, columns].astype(np.float64)
-        )
-        need = np.where(kept, 0.0, load)
-        k = np.where(kept, self.group_n[:, columns], self.sp_need[:, columns])
-        fixed = np.where(kept, self.group_lo[:, columns], -1)
-        return need, k, fixed
+    def start_requirements(self, sim: ClusterSim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: KV tokens a start places, group size, and fixed group start (-1: free),
+        as :func:`pecgym.sim.placement.start_requirements` (computed once per view)."""
+        if self._starts is None:
+            swapped = (self.state == PREEMPTED) & (self.mode == SWAP)
+            from_host = swapped & sim.resume_decode.ravel()[self.flat]
+            load = np.where(
+                from_host, sim.kv_host.ravel()[self.flat], self.prefill_len.astype(np.float64)
+            )
+            self._starts = (
+                np.where(self.kept, 0.0, load),
+                np.where(self.kept, self.group_n, self.sp_need),
+                np.where(self.kept, self.group_lo, -1),
+            )
+        return self._starts
 
 
 def gather_rows(sim: ClusterSim, slots: np.ndarray) -> RowView:

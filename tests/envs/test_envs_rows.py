@@ -9,7 +9,7 @@ from pecgym.envs.core import SchedCore
 from pecgym.envs.layout import QUEUE_VIEWS
 from pecgym.envs.sampling import sample_masked_actions
 from pecgym.sim.placement import start_requirements
-from pecgym.sim.state import DECODING, PREEMPTED, PREFILLING, Op
+from pecgym.sim.state import DECODING, PREEMPTED, PREFILLING, SWAP, Op
 
 VIEWS = tuple(QUEUE_VIEWS)
 WORKLOAD = {"num_requests": 96, "long_fraction": 0.2, "ls_fraction": 0.5}
@@ -74,9 +74,11 @@ def test_row_start_requirements_match_the_placement_helper(busy_core: SchedCore)
     core, sim = busy_core, busy_core.sim
     rows = core._rows
     assert rows is not None
-    queue = slice(0, core.layout.queue_window)
-    need, k, fixed = rows.start_requirements(sim, queue)
-    env, col = np.nonzero(rows.present[:, queue])
+    need, k, fixed = rows.start_requirements(sim)
+    env, col = np.nonzero(rows.present)
+    # the rows include requests kept on GPU and decodes swapped to host
+    assert rows.kept[env, col].any()
+    assert (sim.resume_decode[env, rows.slots[env, col]] & (rows.mode[env, col] == SWAP)).any()
     assert env.size
     ref_need, ref_k, ref_fixed = start_requirements(sim, env, rows.slots[env, col])
     np.testing.assert_array_equal(need[env, col], ref_need)
