@@ -248,8 +248,7 @@ class SchedCore:
         sim, layout = self.sim, self.layout
         n, inst = self.num_envs, layout.num_instances
         self._fill_windows()
-        rows = self._rows = gather_rows(sim, self.slots())
-        self._rows_stamp = self._stamp
+        rows = self._current_rows()
         present, state, take = rows.present, rows.state, rows.take
         kv_used = sim.kv_used()
         capacity = sim.kv_capacity
@@ -315,13 +314,14 @@ class SchedCore:
         win = sim.window()
         self.queue_slots.fill(-1)
         self.run_slots.fill(-1)
+        self._rows = None  # the rows show other requests now
         queued = sim.queued(win)
         self._queue_counts = queue_counts(sim, queued, win)
         size = layout.view_size
         for k, view in enumerate(layout.queue_views):
             score = queue_view_score(sim, view, queued, win)
-            rows = self.queue_slots[:, k * size : (k + 1) * size]
-            smallest_into(rows, score, NO_ROW, win.start)
+            view_slots = self.queue_slots[:, k * size : (k + 1) * size]
+            smallest_into(view_slots, score, NO_ROW, win.start)
         if layout.running_window:
             score, limit = running_score(sim, win)
             smallest_into(self.run_slots, score, limit, win.start)
@@ -331,7 +331,8 @@ class SchedCore:
         return np.concatenate((self.queue_slots, self.run_slots), axis=1)
 
     def _current_rows(self) -> RowView:
-        """The rows of the last observation, re-gathered if the state moved since."""
+        """The rows of the last observation, gathered again if the windows were refilled or
+        the state moved since."""
         if self._rows is None or self._rows_stamp != self._stamp:
             self._rows = gather_rows(self.sim, self.slots())
             self._rows_stamp = self._stamp
