@@ -99,7 +99,7 @@ def main() -> None:
     if not args.envs:
         return
 
-    spec = WorkloadSpec(source=args.trace, duration=args.window)
+    spec = WorkloadSpec(source=args.trace, num_requests=None, duration=args.window)
     sizes = sorted({*(2**k for k in range(int(np.log2(args.envs)) + 1)), args.envs})
     windows = [spec.build(seed) for seed in range(max(sizes))]
     batch_rows = []

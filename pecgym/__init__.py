@@ -1,7 +1,7 @@
 """pecgym: a batched NumPy Gymnasium environment and benchmark for LLM-inference scheduling.
 
-Importing the package registers the env ids ``pecgym/ClusterSched-v0`` and the named
-scenarios (see :mod:`pecgym.envs.registration`).
+Importing the package registers one env id per scenario, ``pecgym/<Name>-v1`` (see
+:mod:`pecgym.envs.scenarios`).
 """
 
 from pecgym.envs.registration import register_envs

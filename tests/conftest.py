@@ -30,3 +30,22 @@ def conv_trace_path() -> Path:
 def vidur_dir() -> Path:
     """Public vidur per-op GPU profiles in ../shared/reference/vidur."""
     return _require(VIDUR_DIR)
+
+
+def busy_core(num_envs: int = 8, steps: int = 150, seed: int = 0, wait: float = 0.3, **settings):
+    """A batch of ``num_envs`` envs after ``steps`` random masked actions (SP groups,
+    pauses, swaps, migrations): a busy state for checks against loops. Each step waits with
+    probability ``wait``, else takes an allowed action uniformly."""
+    import numpy as np
+
+    from pecgym.envs.core import SchedCore
+    from pecgym.envs.sampling import sample_masked_actions
+
+    settings.setdefault("workload", {"num_requests": 96, "long_fraction": 0.1, "rate_scale": 4.0})
+    core = SchedCore(num_envs, settings)
+    core.reset_envs(range(num_envs), range(seed, seed + num_envs))
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        actions = sample_masked_actions(core.action_masks(), rng)
+        core.step(np.where(rng.random(num_envs) < wait, 0, actions))
+    return core

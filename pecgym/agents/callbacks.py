@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from stable_baselines3.common.callbacks import BaseCallback
 
 EPISODE_METRICS = (
+    "objective",
+    "objective.unfinished",
+    "slowdown.mean",
     "ttft.p50",
     "ttft.p99",
     "queueing_delay.short.p50",
@@ -21,6 +24,8 @@ EPISODE_METRICS = (
     "starvation_rate",
     "gpu_idle_rate",
     "completed",
+    "unfinished",
+    "steps",
     "long_prefill_preemptions",
     "kv_evictions",
 )

@@ -1,7 +1,7 @@
 """Policies that act through the env's actions, learned or heuristic, and a loop running them.
 
 Every policy here has ``act(observation, masks, core) -> actions``: batched observations and
-action masks in, one ``MultiDiscrete`` action per env out. A learned agent reads only the
+action masks in, one ``Discrete`` action index per env out. A learned agent reads only the
 observation and masks; a heuristic reads the simulator behind ``core`` and encodes its
 commands (:meth:`pecgym.envs.core.SchedCore.encode`). :func:`run_episodes` drives either one
 on a single or a vector env and returns the episodes' metrics, so an evaluation compares them
@@ -27,7 +27,7 @@ class EnvPolicy(Protocol):
     def act(
         self, observation: dict[str, np.ndarray], masks: np.ndarray, core: SchedCore
     ) -> np.ndarray:
-        """``(N, 6)`` actions for batched ``observation`` and ``(N, sum(nvec))`` ``masks``."""
+        """``(N,)`` actions for batched ``observation`` and ``(N, num_actions)`` ``masks``."""
         ...
 
 
@@ -71,7 +71,7 @@ class AgentPolicy:
                 raise ValueError(f"{self.name} needs action masks")
             kwargs["action_masks"] = masks
         actions, _ = self.model.predict(observation, **kwargs)
-        actions = np.asarray(actions, dtype=np.int64).reshape(len(observation["global"]), -1)
+        actions = np.asarray(actions, dtype=np.int64).reshape(len(observation["global"]))
         return actions[0] if single else actions
 
 
@@ -89,8 +89,8 @@ class HeuristicPolicy:
         sim = core.sim
         deciding = np.flatnonzero(sim.at_decision & ~sim.finished)
         if not deciding.size:
-            return np.zeros((core.num_envs, core.layout.action_nvec.size), dtype=np.int64)
-        return core.encode(self.policy.decide(sim, deciding))
+            return np.zeros(core.num_envs, dtype=np.int64)
+        return core.encode(self.policy.decide(sim, deciding))[0]
 
 
 def _unbatch(batched: dict[str, Any], env: int) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def run_episodes(
                 if len(found[i]) < quota[i]:
                     found[i].append(_unbatch(info["final_info"]["episode_metrics"], i))
         else:
-            action = np.asarray(actions).reshape(-1)
+            action = np.asarray(actions, dtype=np.int64).reshape(-1)[0]
             observation, _, terminated, truncated, info = env.step(action)
             if terminated or truncated:
                 # an outer TimeLimit ends episodes without the env's metrics: read them here

@@ -33,7 +33,7 @@ def _algo_class(algo: str) -> type:
 
 
 def train_ppo(
-    env_id: str = "pecgym/ConvBusy-v0",
+    env_id: str = "pecgym/ConvBusy-v1",
     *,
     total_timesteps: int,
     num_envs: int = 8,

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from pecgym.baselines.base import ActionPolicy, Policy, policy_env_kwargs, run_policy
+from pecgym.baselines.base import ActionPolicy, Policy, policy_env_overrides, run_policy
 from pecgym.baselines.fcfs import FCFSPolicy
 from pecgym.baselines.fifo import FIFOPolicy
 from pecgym.baselines.pecsched import PecSchedPolicy
@@ -102,6 +102,6 @@ __all__ = [
     "SJFPolicy",
     "get",
     "names",
-    "policy_env_kwargs",
+    "policy_env_overrides",
     "run_policy",
 ]

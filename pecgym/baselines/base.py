@@ -9,10 +9,11 @@ actions (:mod:`pecgym.benchmark.harness`):
 * :class:`ActionPolicy` (random, learned agents): maps the env's observation and per-field
   action masks to actions, like any Gymnasium agent.
 
-Either may carry ``env_kwargs``: keyword arguments of :class:`pecgym.envs.core.SchedCore`
-the harness applies on top of the scenario's, e.g. the queue views a heuristic reads or a
-cluster override an ablation declares (``{"sp_method": "ring"}``), or the observation layout
-an agent was trained with.
+Either may carry ``env_overrides``: settings (nested, as :class:`pecgym.envs.EnvConfig`
+takes them) the harness deep-merges on top of the scenario's, e.g. the queue views a
+heuristic reads (``{"observation": {...}}``), a cluster setting an ablation declares
+(``{"cluster": {"sp_method": "ring"}}``), or the observation layout an agent was trained
+with.
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ class ActionPolicy(Protocol):
         ...
 
 
-def policy_env_kwargs(policy: Any) -> dict:
-    """The env keyword arguments a policy asks for (empty if it declares none)."""
-    return dict(getattr(policy, "env_kwargs", None) or {})
+def policy_env_overrides(policy: Any) -> dict:
+    """The env settings a policy asks for (empty if it declares none)."""
+    return dict(getattr(policy, "env_overrides", None) or {})
 
 
 def run_policy(sim: ClusterSim, policy: Policy, *, progress: bool = False) -> ClusterSim:

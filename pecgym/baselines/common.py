@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from pecgym.sim.groups import group_members, window_all, window_sum
-from pecgym.sim.placement import start_requirements
+from pecgym.sim.groups import group_members
+from pecgym.sim.placement import best_group
 from pecgym.sim.simulator import ClusterSim, Commands
-from pecgym.sim.state import DECODING, KEEP, PREEMPTED, PREFILLING, RECOMPUTE, Op
+from pecgym.sim.state import DECODING, KEEP, PREEMPTED, PREFILLING, Op
 
 HEURISTIC_ENV: dict = {
-    "queue_views": ("oldest", "shortest", "short", "long", "latency_sensitive", "preempted"),
-    "view_size": 32,
-    "running_window": 128,
+    "observation": {
+        "queue_views": ("oldest", "shortest", "short", "long", "latency_sensitive", "preempted"),
+        "view_size": 32,
+        "running_window": 128,
+    }
 }
 """Env layout the heuristics act through: every queue view a rule needs (FIFO reads the
 oldest, SJF the shortest, class priorities the oldest short / long, QLLM the LS view, resumes
@@ -27,8 +29,6 @@ ones, and a running window wide enough for every prefill and long decode of a 64
 cluster. The harness counts commands that still miss the view (``unencodable``)."""
 
 _START, _PREEMPT = int(Op.START), int(Op.PREEMPT)
-_PENALTY = 1e12
-"""Added to a placement score to make an instance a last resort (KV used is < 1e9 tokens)."""
 
 
 def first_true(mask: np.ndarray, start: int = 0) -> np.ndarray:
@@ -81,51 +81,8 @@ class Snapshot:
         return (self.state == PREFILLING) & self.is_long
 
 
-def place(
-    sim: ClusterSim,
-    envs: np.ndarray,
-    req: np.ndarray,
-    *,
-    allowed: np.ndarray | None = None,
-    busy_ok: np.ndarray | None = None,
-    avoid: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Where each queued ``req`` (one per env of ``envs``) can start now: ``(lo, n)``.
-
-    A group of the size the request's KV needs (its own group if it was preempted with its
-    KV kept) whose instances all have room for its KV, are in ``allowed`` and run no prefill
-    (unless ``busy_ok`` there, which the START must then preempt; a decode resuming in place
-    needs no prefill slot). Among feasible groups the one with the least KV in use wins;
-    instances in ``avoid`` count as nearly full. ``lo`` is -1 where nothing fits, and for a
-    negative ``req`` (no candidate).
-    """
-    given = req >= 0
-    if not given.any():
-        return np.full(envs.size, -1), np.ones(envs.size, dtype=np.int64)
-    req = np.maximum(req, 0)
-    need, k, fixed = start_requirements(sim, envs, req)
-    resume_decode = (
-        (sim.state[envs, req] == PREEMPTED)
-        & sim.resume_decode[envs, req]
-        & (sim.preempt_mode[envs, req] != RECOMPUTE)
-    )
-    flags = sim.kv_free()[envs] >= (need / k)[:, None] - 1e-9
-    idle = sim.prefill_free()[envs] | resume_decode[:, None]
-    if busy_ok is not None:
-        idle = idle | busy_ok
-    flags &= idle
-    if allowed is not None:
-        flags &= allowed
-    feasible = window_all(flags, k)
-    load = sim.kv_used()[envs]
-    if avoid is not None:
-        load = load + _PENALTY * avoid
-    score = np.where(feasible, window_sum(load, k), np.inf)
-    lo = np.where(feasible.any(axis=1), score.argmin(axis=1), -1)
-    rows = np.arange(envs.size)
-    own = feasible[rows, np.maximum(fixed, 0)]
-    lo = np.where(fixed >= 0, np.where(own, fixed, -1), lo)
-    return np.where(given, lo, -1), k
+place = best_group
+"""Where each queued request can start now (:func:`pecgym.sim.placement.best_group`)."""
 
 
 class CommandBuilder:

@@ -27,7 +27,7 @@ class FIFOPolicy:
     """Serve requests strictly in arrival order."""
 
     name = "fifo"
-    env_kwargs = HEURISTIC_ENV
+    env_overrides = HEURISTIC_ENV
 
     def decide(self, sim: ClusterSim, envs: np.ndarray) -> Commands:
         commands = Commands.empty(sim.num_envs)

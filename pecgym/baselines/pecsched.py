@@ -12,7 +12,7 @@ After PecSched (arXiv 2409.15104), its three techniques on top of a short-first 
    group that holds its KV and runs beside the short prefills placed there (colocated).
 3. **Fast SP.** Long prefills use Ulysses sequence parallelism over the group their KV needs
    (``ClusterConfig.sp_tokens_per_instance`` tokens per instance): the policy asks the
-   harness for ``sp_method="ulysses"`` through :attr:`PecSchedPolicy.env_kwargs`.
+   harness for ``sp_method="ulysses"`` through :attr:`PecSchedPolicy.env_overrides`.
 
 Order of a decision (first that applies, one command per env and step): start the oldest
 short request on a free prefill instance, else preempt a long prefill for it; resume a
@@ -25,19 +25,19 @@ were prefilled, every instance prefills), ``colocate=False`` (a short prefill pl
 instance that holds a long decode first preempts that decode, KV kept, which resumes when no
 prefill runs on its group), ``fast_sp=False`` (ring attention: ``sp_method="ring"``).
 
-Our choices where the paper is silent: one decode instance per 8 (``decode_instances``), the
-last instances of the cluster; a short decode goes to the decode instance with the most free
-KV cache (it stays in place when none has room for it); a long request whose SP group is
-wider than the prefill instances (small clusters only) may also use decode instances.
+Our choices where the paper is silent: the decode instances are the cluster's decode pool
+(``cluster.decode_pool``: one instance per 8, the last ones); a short decode goes to the pool
+instance with the most free KV cache (it stays in place when none has room for it); a long
+request whose SP group is wider than the prefill instances (small clusters only) may also
+use decode instances.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from pecgym.baselines.common import HEURISTIC_ENV, CommandBuilder, Snapshot, first_true, place
+from pecgym.sim.placement import decode_pool_target
 from pecgym.sim.simulator import ClusterSim, Commands
 from pecgym.sim.state import KEEP
 
@@ -52,14 +52,12 @@ class PecSchedPolicy:
         disaggregate: bool = True,
         colocate: bool = True,
         fast_sp: bool = True,
-        decode_instances: float = 0.125,
         name: str | None = None,
     ) -> None:
         self.preempt = preempt
         self.disaggregate = disaggregate
         self.colocate = colocate
         self.fast_sp = fast_sp
-        self.decode_instances = decode_instances
         off = [
             label
             for label, on in (
@@ -71,20 +69,19 @@ class PecSchedPolicy:
             if not on
         ]
         self.name = name or "-".join(["pecsched", *off])
-        self.env_kwargs = {**HEURISTIC_ENV, "sp_method": "ulysses" if fast_sp else "ring"}
+        sp_method = "ulysses" if fast_sp else "ring"
+        self.env_overrides = {**HEURISTIC_ENV, "cluster": {"sp_method": sp_method}}
 
-    def num_decode_instances(self, num_instances: int) -> int:
-        """Dedicated short-decode instances (0 without disaggregation)."""
-        if not self.disaggregate or num_instances < 2:
-            return 0
-        d = self.decode_instances
-        count = d if d >= 1 else math.ceil(d * num_instances)
-        return int(np.clip(count, 1, num_instances - 1))
+    def decoders(self, sim: ClusterSim) -> np.ndarray:
+        """``(I,)`` bool: the dedicated short-decode instances (none without
+        disaggregation): the cluster's decode pool."""
+        num = sim.num_instances
+        count = sim.config.decode_pool_size if self.disaggregate else 0
+        return np.arange(num) >= num - count
 
     def decide(self, sim: ClusterSim, envs: np.ndarray) -> Commands:
         snap, out = Snapshot(sim, envs), CommandBuilder(sim, envs)
-        num = sim.num_instances
-        decoders = np.arange(num) >= num - self.num_decode_instances(num)
+        decoders = self.decoders(sim)
         prefill_pool = ~decoders[None, :]
         resume_decode = sim.resume_decode[envs, snap.win]
         paused_prefill = snap.kept & ~resume_decode & snap.is_long
@@ -155,10 +152,10 @@ class PecSchedPolicy:
             on_target = snap.long_decodes() & self._covers(sim, envs, snap, np.maximum(lo, 0))
             decode = first_true(on_target, snap.start)
             out.preempt(go & (decode >= 0), decode, KEEP)
-        decoders = np.arange(sim.num_instances) >= sim.num_instances - self.num_decode_instances(
-            sim.num_instances
-        )
-        decode_to = self._decode_target(sim, envs, decoders, np.maximum(short, 0))
+        if self.disaggregate:
+            decode_to = decode_pool_target(sim, envs, np.maximum(short, 0))
+        else:
+            decode_to = np.full(envs.size, -1)
         out.start(go, short, lo, n, decode_to=decode_to, mode=np.where(preempting, KEEP, 0))
 
     @staticmethod
@@ -178,12 +175,3 @@ class PecSchedPolicy:
         hi = np.minimum(lo + sim.group_n[envs, snap.win], sim.num_instances)
         rows = np.arange(envs.size)[:, None]
         return busy[rows, hi] == busy[rows, lo]
-
-    def _decode_target(self, sim, envs, decoders: np.ndarray, req: np.ndarray) -> np.ndarray:
-        """The decode instance with the most free KV that fits the request (-1: stay)."""
-        if not decoders.any():
-            return np.full(envs.size, -1)
-        free = np.where(decoders[None, :], sim.kv_free()[envs], -np.inf)
-        best = free.argmax(axis=1)
-        fits = free[np.arange(envs.size), best] >= sim.prefill_len[envs, req] + 1
-        return np.where(fits, best, -1)

@@ -19,7 +19,7 @@ class PriorityPolicy:
     """Two strict priority classes (short > long), FIFO within a class, no preemption."""
 
     name = "priority"
-    env_kwargs = HEURISTIC_ENV
+    env_overrides = HEURISTIC_ENV
 
     def decide(self, sim: ClusterSim, envs: np.ndarray) -> Commands:
         snap, out = Snapshot(sim, envs), CommandBuilder(sim, envs)

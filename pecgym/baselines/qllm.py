@@ -23,7 +23,7 @@ class QLLMPolicy:
     """LS before BE, BE prefills parked (KV kept) for waiting LS requests."""
 
     name = "qllm"
-    env_kwargs = HEURISTIC_ENV
+    env_overrides = HEURISTIC_ENV
 
     def __init__(self, preempt: bool = True) -> None:
         self.preempt = preempt

@@ -22,7 +22,7 @@ class ReservationPolicy:
     """Long requests on a reserved pool, short ones on the rest, FIFO in each."""
 
     name = "reservation"
-    env_kwargs = HEURISTIC_ENV
+    env_overrides = HEURISTIC_ENV
 
     def __init__(self, max_input_tokens: int = 500_000, reserved: int | None = None) -> None:
         self.max_input_tokens = max_input_tokens

@@ -17,7 +17,7 @@ class SJFPolicy:
     """Always the shortest queued prompt next (the env's "shortest" queue view, row 0)."""
 
     name = "sjf"
-    env_kwargs = HEURISTIC_ENV
+    env_overrides = HEURISTIC_ENV
 
     def decide(self, sim: ClusterSim, envs: np.ndarray) -> Commands:
         snap, out = Snapshot(sim, envs), CommandBuilder(sim, envs)

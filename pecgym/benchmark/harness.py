@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,58 +32,68 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pecgym import baselines
-from pecgym.baselines.base import ActionPolicy, Policy, policy_env_kwargs
-from pecgym.envs.core import SchedCore
-from pecgym.sim.metrics import request_frame, summarize
+from pecgym.baselines.base import ActionPolicy, Policy, policy_env_overrides
+from pecgym.envs.config import EnvConfig
+from pecgym.envs.core import SchedCore, episode_step_bound
+from pecgym.envs.scenarios import get_scenario
+from pecgym.sim.metrics import request_frame
 from pecgym.sim.state import Op
-from pecgym.traces.spec import WorkloadSpec
-
-DEFAULT_ENV: dict[str, Any] = {"max_decision_gap": 1.0}
-"""Env settings every run starts from (the scenario's and the policy's come on top)."""
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named benchmark setting, as data.
+    """A named benchmark setting, as data: a resolved :class:`EnvConfig` and a description.
 
     Attributes:
         name: identifier used in result tables and file names.
-        workload: the seeded workload recipe (every seed gives one workload).
-        cluster: :class:`~pecgym.envs.core.SchedCore` keyword arguments: ``model``, ``gpu``,
-            ``tp``, ``num_instances``, ``sp_method``, ``short_threshold``,
-            ``starvation_timeout``, ``ttft_slo``, ``horizon``, ``decision_interval``,
-            ``max_decision_gap``...
-        max_steps: cap on env steps per episode (``None``: run until the episode ends); a
-            policy that hits it is reported as truncated.
-        stall_limit: simulated seconds without a request completing after which the harness
-            ends an episode that still has requests (``stalled``): a policy that never starts
-            what is queued would otherwise be asked forever (the env asks at least every
-            ``max_decision_gap`` while requests wait).
+        config: the env configuration every policy runs on (a policy's ``env_overrides``
+            are deep-merged on top: :meth:`env_config`).
         description: what the scenario shows and why it is set up so.
+        max_steps: cap on env steps per episode; by default the env's own bound
+            (:func:`~pecgym.envs.core.episode_step_bound`). An episode that reaches it is
+            ended and reported truncated (``step_capped``).
     """
 
     name: str
-    workload: WorkloadSpec
-    cluster: Mapping[str, Any] = field(default_factory=dict)
-    max_steps: int | None = None
-    stall_limit: float = 3600.0
+    config: EnvConfig
     description: str = ""
+    max_steps: int | None = None
 
-    def env_kwargs(self, policy: Any = None) -> dict[str, Any]:
-        """SchedCore keyword arguments for ``policy``: defaults, scenario, then the policy's."""
-        return {**DEFAULT_ENV, **self.cluster, **policy_env_kwargs(policy)}
+    @classmethod
+    def from_env_id(cls, env_id: str, *layers: Mapping[str, Any] | None) -> Scenario:
+        """The scenario of a registered env id (``"pecgym/ConvBusy-v1"``), with overrides."""
+        spec = get_scenario(env_id)
+        return cls(spec.name, spec.config(*layers), spec.description)
+
+    @property
+    def workload(self):
+        """The workload recipe (:class:`~pecgym.traces.spec.WorkloadSpec`)."""
+        return self.config.workload
+
+    @property
+    def test_seeds(self) -> list[int]:
+        """The held-out seeds of the scenario."""
+        return self.config.seeds.test_seeds()
+
+    def env_config(self, policy: Any = None) -> EnvConfig:
+        """The config ``policy`` runs on: the scenario's, then the policy's overrides."""
+        return self.config.merged(policy_env_overrides(policy))
 
     def replace(self, **changes: Any) -> Scenario:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+    def merged(self, *layers: Mapping[str, Any] | None) -> Scenario:
+        """A copy with settings deep-merged into its config."""
+        return self.replace(config=self.config.merged(*layers))
+
     def with_workload(self, **changes: Any) -> Scenario:
-        """A copy with some :class:`WorkloadSpec` fields changed (e.g. ``source``)."""
-        return self.replace(workload=dataclasses.replace(self.workload, **changes))
+        """A copy with some workload settings changed (e.g. ``source``)."""
+        return self.merged({"workload": changes})
 
     def with_cluster(self, **changes: Any) -> Scenario:
         """A copy with some cluster settings changed."""
-        return self.replace(cluster={**self.cluster, **changes})
+        return self.merged({"cluster": changes})
 
 
 @dataclass
@@ -114,23 +124,24 @@ def is_heuristic(policy: Any) -> bool:
 def run_evaluation(
     policies: Sequence[PolicyLike],
     scenario: Scenario,
-    seeds: Sequence[int],
+    seeds: Sequence[int] | None = None,
     *,
     requests: bool = False,
     progress: bool = True,
     workers: int = 1,
 ) -> Evaluation:
-    """Run every policy on ``scenario`` for every seed (the seeds batched as envs).
+    """Run every policy on ``scenario`` for every seed (default: its test seeds), the seeds
+    batched as envs.
 
     Returns per (policy, seed) rows (policy order, then seed order) and, with ``requests``,
     one row per request of every episode (columns ``policy``, ``seed`` first). With
     ``workers > 1`` policies run in that many processes (policies must be picklable, e.g.
     registered names); the progress bar then counts finished policies.
     """
+    seeds = scenario.test_seeds if seeds is None else [int(s) for s in seeds]
     if not seeds:
         raise ValueError("evaluate needs at least one seed")
     resolved = [resolve_policy(p) for p in policies]
-    seeds = [int(s) for s in seeds]
     results: list[tuple[list[dict], list[pd.DataFrame]]] = []
     if workers > 1 and len(resolved) > 1:
         jobs = [p if isinstance(p, str) else r for p, r in zip(policies, resolved, strict=True)]
@@ -167,12 +178,25 @@ def _run_detached(
 def evaluate(
     policies: Sequence[PolicyLike],
     scenario: Scenario,
-    seeds: Sequence[int],
+    seeds: Sequence[int] | None = None,
     *,
     progress: bool = True,
 ) -> pd.DataFrame:
     """One row per (policy, seed) with the episode summary metrics (see :func:`run_evaluation`)."""
     return run_evaluation(policies, scenario, seeds, progress=progress).summary
+
+
+def step_limits(core: SchedCore, scenario: Scenario) -> np.ndarray:
+    """Per env, the most steps its episode may take before the harness ends it."""
+    if scenario.max_steps is not None:
+        return np.full(core.num_envs, scenario.max_steps)
+    budget = core.config.cluster.move_budget
+    if budget is None:
+        raise ValueError(
+            f"scenario {scenario.name!r}: with cluster.move_budget None episodes have no step "
+            "bound; set a budget or the scenario's max_steps"
+        )
+    return np.array([episode_step_bound(int(n), budget) for n in core.sim.num_requests])
 
 
 def _run_one(
@@ -183,60 +207,61 @@ def _run_one(
     keep_requests: bool,
 ) -> tuple[list[dict], list[pd.DataFrame]]:
     heuristic = is_heuristic(policy)
-    kwargs = scenario.env_kwargs(policy)
-    core = SchedCore(
-        len(seeds), workload=scenario.workload, max_episode_steps=scenario.max_steps, **kwargs
-    )
+    config = scenario.env_config(policy)
+    core = SchedCore(len(seeds), config)
     started = time.perf_counter()
     core.reset_envs(range(len(seeds)), seeds)
     if callable(getattr(policy, "bind", None)):
         policy.bind(core)
     sim = core.sim
     n = len(seeds)
-    live = np.ones(n, dtype=bool)
-    last_done = sim.num_done.copy()
-    progress_at = sim.clock.copy()
+    limits = step_limits(core, scenario)
+    live = ~sim.finished
+    returns = np.zeros(n)
     invalid = np.zeros(n, dtype=np.int64)
     unencodable = np.zeros(n, dtype=np.int64)
+    capped = np.zeros(n, dtype=bool)
     rows: list[dict | None] = [None] * n
     frames: list[pd.DataFrame | None] = [None] * n
     counted = 0
-    while live.any():
-        obs = core.observe()
-        if heuristic:
-            commands = policy.decide(sim, np.flatnonzero(live))
-            actions = core.encode(commands)
-            lost = (commands.op != Op.NOOP) & (actions[commands.env, 0] == Op.NOOP)
-            unencodable[commands.env] += lost
-        else:
-            actions = np.asarray(policy.act(obs, core.action_masks()), dtype=np.int64)
-            actions[~live] = 0
-        _, terminated, truncated, bad, _ = core.step(actions)
-        invalid += bad & live
-        moved = sim.num_done != last_done
-        progress_at[moved], last_done[moved] = sim.clock[moved], sim.num_done[moved]
-        stalled = live & (sim.clock - progress_at > scenario.stall_limit)
-        ended = np.flatnonzero(live & (terminated | truncated | stalled))
-        for env in ended:  # a handful of times per run: one summary per finished episode
-            row = {"scenario": scenario.name, "policy": policy.name, "seed": seeds[env]}
-            row.update(summarize(sim, int(env)))
-            row.update(
-                steps=int(core.steps[env]),
-                invalid_actions=int(invalid[env]),
-                unencodable=int(unencodable[env]),
-                sp_method=core.config.sp_method,
-            )
-            if stalled[env]:
-                row.update(truncated=True, stalled=True)
-            rows[env] = row
-            if keep_requests:
-                frame = request_frame(sim, int(env))
-                frames[env] = frame.reset_index().assign(policy=policy.name, seed=seeds[env])
-        live[ended] = False
+    while True:
+        ended = np.flatnonzero(live & (sim.finished | (core.steps >= limits)))
+        if ended.size:
+            capped[ended] = ~sim.finished[ended]
+            returns[ended] += core.end_episodes(ended)
+            for env in ended:  # a handful of times per run: one summary per finished episode
+                row = {"scenario": scenario.name, "policy": policy.name, "seed": seeds[env]}
+                row.update(core.episode_metrics(int(env)))
+                row.update(
+                    step_capped=bool(capped[env]),
+                    invalid_actions=int(invalid[env]),
+                    unencodable=int(unencodable[env]),
+                    sp_method=config.cluster.sp_method,
+                    config_digest=config.digest(),
+                )
+                row["return"] = float(returns[env])
+                rows[env] = row
+                if keep_requests:
+                    frame = request_frame(sim, int(env))
+                    frames[env] = frame.reset_index().assign(policy=policy.name, seed=seeds[env])
+            live[ended] = False
         if bar is not None:
             done = int(np.where(live, sim.num_done, sim.num_requests).sum())
             bar.update(done - counted)
             counted = done
+        if not live.any():
+            break
+        if heuristic:
+            commands = policy.decide(sim, np.flatnonzero(live))
+            actions, encoded = core.encode(commands)
+            lost = ~encoded & (commands.op != Op.NOOP)
+            np.add.at(unencodable, commands.env[lost], 1)
+        else:
+            actions = np.asarray(policy.act(core.observe(), core.action_masks()), dtype=np.int64)
+        actions = np.where(live, actions, 0)
+        result = core.step(actions)
+        returns += np.where(live, result.reward, 0.0)
+        invalid += result.invalid & live
     wall = time.perf_counter() - started
     for row in rows:
         row["wall_time_s"] = wall
@@ -249,6 +274,9 @@ def _run_one(
 
 
 TABLE_METRICS: dict[str, str] = {
+    "objective": "objective",
+    "completed": "completed",
+    "unfinished": "unfinished",
     "queueing_delay.short.p50": "short queueing p50 (s)",
     "queueing_delay.short.p99": "short queueing p99 (s)",
     "short_throughput_rps": "short throughput (req/s)",
@@ -270,7 +298,8 @@ def comparison_table(summary: pd.DataFrame, extra: Sequence[str] = ()) -> pd.Dat
     """Per policy (in first-seen order), the mean over seeds of the table's metrics.
 
     Columns are summary keys (see :data:`TABLE_METRICS`, then ``extra``); LS metrics appear
-    only when the workload has LS/BE classes. Also ``seeds`` and ``invalid_actions`` (summed).
+    only when the workload has LS/BE classes; ``completed`` and ``unfinished`` always. Also
+    ``seeds``, ``invalid_actions`` and ``unencodable`` (summed) and ``truncated`` (episodes).
     """
     labelled = "ttft.ls.mean" in summary and summary["ttft.ls.mean"].notna().any()
     keys = [k for k in TABLE_METRICS if k in summary and (labelled or k not in CLASS_METRICS)]
@@ -278,5 +307,7 @@ def comparison_table(summary: pd.DataFrame, extra: Sequence[str] = ()) -> pd.Dat
     grouped = summary.groupby("policy", sort=False)
     table = grouped[keys].mean()
     table["seeds"] = grouped.size()
-    table["invalid_actions"] = grouped["invalid_actions"].sum()
+    for key in ("invalid_actions", "unencodable", "truncated"):
+        if key in summary:
+            table[key] = grouped[key].sum()
     return table

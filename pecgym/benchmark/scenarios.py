@@ -35,9 +35,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pecgym.benchmark.harness import Scenario
-from pecgym.traces.spec import WorkloadSpec
+from pecgym.envs.config import EnvConfig
 
 CONV_TRACE = "AzureLLMInferenceTrace_conv.csv"
+STUDY_CLUSTER = {"drain_time": 3600.0}
+"""The studies run a whole trace window under overload: every policy gets an hour after the
+last arrival to finish (what is left then is truncated and counted unfinished)."""
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -62,17 +65,22 @@ def default_trace_path() -> Path:
 def pecsched_scenario(trace: str | Path | None = None, *, reduced: bool = False) -> Scenario:
     """PecSched's study: head-of-line blocking of short requests behind 100K-500K inputs."""
     source = str(trace or default_trace_path())
+    settings = {
+        "workload": {
+            "source": source,
+            "num_requests": None,
+            "duration": 300.0 if reduced else 2000.0,
+            "rate_scale": 4.0,
+            "long_fraction": 0.021,
+            "long_range": (100_000, 500_000),
+        },
+        "cluster": {"model": "mistral-7b", "gpu": "a100", "tp": 1, "num_instances": 16}
+        | {"sp_method": "ring", "short_threshold": 4096, "starvation_timeout": 300.0}
+        | STUDY_CLUSTER,
+    }
     return Scenario(
         name="pecsched-small" if reduced else "pecsched",
-        workload=WorkloadSpec(
-            source=source,
-            duration=300.0 if reduced else 2000.0,
-            rate_scale=4.0,
-            long_fraction=0.021,
-            long_range=(100_000, 500_000),
-        ),
-        cluster={"model": "mistral-7b", "gpu": "a100", "tp": 1, "num_instances": 16}
-        | {"sp_method": "ring", "short_threshold": 4096, "starvation_timeout": 300.0},
+        config=EnvConfig.build(settings),
         description=(
             "16 x Mistral-7B (TP1, A100), Azure 2023 conversation trace at 4x its rate, "
             "2.1% of inputs rescaled to 100K-500K tokens; baselines use ring SP"
@@ -83,16 +91,21 @@ def pecsched_scenario(trace: str | Path | None = None, *, reduced: bool = False)
 def qllm_scenario(trace: str | Path | None = None, *, reduced: bool = False) -> Scenario:
     """QLLM's study: LS requests behind BE ones on one MoE instance."""
     source = str(trace or default_trace_path())
+    settings = {
+        "workload": {
+            "source": source,
+            "num_requests": None,
+            "duration": 300.0 if reduced else 600.0,
+            "rate_scale": 1.0,
+            "ls_fraction": 0.2,
+        },
+        "cluster": {"model": "mixtral-8x7b", "gpu": "a100", "tp": 1, "num_instances": 1}
+        | {"weight_bits": 8, "ttft_slo": 3.0}
+        | STUDY_CLUSTER,
+    }
     return Scenario(
         name="qllm-small" if reduced else "qllm",
-        workload=WorkloadSpec(
-            source=source,
-            duration=300.0 if reduced else 600.0,
-            rate_scale=1.0,
-            ls_fraction=0.2,
-        ),
-        cluster={"model": "mixtral-8x7b", "gpu": "a100", "tp": 1, "num_instances": 1}
-        | {"weight_bits": 8, "ttft_slo": 3.0},
+        config=EnvConfig.build(settings),
         description=(
             "1 x Mixtral-8x7B (8-bit weights, one A100), Azure 2023 conversation trace at its "
             "rate (5.5 req/s), 20% latency-sensitive, 3 s TTFT SLO"

@@ -11,7 +11,8 @@ import pandas as pd
 from pecgym import baselines
 from pecgym.benchmark.harness import TABLE_METRICS, comparison_table, run_evaluation
 from pecgym.benchmark.plots import plot_delay_cdf, plot_metrics
-from pecgym.commands.simulate import add_cluster_arguments, json_safe, scenario_from_args
+from pecgym.commands.options import add_config_arguments, scenario_from_args
+from pecgym.commands.simulate import json_safe
 
 
 def _int_list(text: str) -> list[int]:
@@ -36,10 +37,11 @@ def run(args: argparse.Namespace) -> int:
         if name.lower() not in baselines.REGISTRY:
             raise ValueError(f"unknown policy {name!r}; known: {', '.join(baselines.names())}")
     scenario = scenario_from_args(args)
-    result = run_evaluation(names, scenario, args.seeds, requests=True, progress=not args.quiet)
+    seeds = args.seeds if args.seeds is not None else scenario.test_seeds
+    result = run_evaluation(names, scenario, seeds, requests=True, progress=not args.quiet)
     table = comparison_table(result.summary)
     print(
-        f"{scenario.name}: {len(names)} policies x seeds {args.seeds} "
+        f"{scenario.name}: {len(names)} policies x seeds {seeds} "
         f"({scenario.description or scenario.workload.source})\n"
     )
     print(format_table(table))
@@ -55,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
     (out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")
     if args.requests_csv:
         result.requests.to_csv(out / "requests.csv.gz", index=False)
-    title = f"{scenario.name}, seeds {','.join(map(str, args.seeds))}"
+    (out / "config.json").write_text(json.dumps(scenario.config.to_dict(), indent=2) + "\n")
+    title = f"{scenario.name}, seeds {','.join(map(str, seeds))}"
     plot_delay_cdf(result.requests, out / "short_queueing_cdf.png", title=title)
     plot_metrics(table, out / "metrics.png", title=title)
-    print(f"\nwrote {out}/table.csv, table.json, runs.csv, runs.json, *.png")
+    print(f"\nwrote {out}/table.csv, table.json, runs.csv, runs.json, config.json, *.png")
     return 0
 
 
@@ -74,9 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="fifo,priority,reservation,pecsched",
         help=f"comma-separated, from: {', '.join(baselines.names())}",
     )
-    add_cluster_arguments(parser)
+    add_config_arguments(parser)
     parser.add_argument(
-        "--seeds", type=_int_list, default=[0], help="comma-separated seeds (default: 0)"
+        "--seeds",
+        type=_int_list,
+        help="comma-separated seeds (default: the scenario's test seeds)",
     )
     parser.add_argument("--out", default="compare-out", help="output directory")
     parser.add_argument(

@@ -9,6 +9,8 @@ import sys
 import time
 
 from pecgym.agents.ppo import ALGOS, INSTALL_HINT
+from pecgym.commands.options import add_config_arguments, overrides_from_args
+from pecgym.envs.scenarios import get_scenario
 
 _REQUIRED = {
     "maskable_ppo": ("torch", "stable_baselines3", "sb3_contrib"),
@@ -39,12 +41,7 @@ def run(args: argparse.Namespace) -> int:
     env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
     if not isinstance(env_kwargs, dict):
         raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
-    if args.num_requests is not None:
-        from pecgym.envs.registration import NAMESPACE, SCENARIOS
-
-        name = args.env.removeprefix(f"{NAMESPACE}/")
-        workload = dict(env_kwargs.get("workload") or SCENARIOS.get(name, {}).get("workload", {}))
-        env_kwargs["workload"] = {**workload, "num_requests": args.num_requests}
+    config = get_scenario(args.env).config(env_kwargs, *overrides_from_args(args))
     ppo_kwargs = {
         key: value
         for key, value in (
@@ -63,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         num_envs=args.num_envs,
         seed=args.seed,
         algo=args.algo,
-        env_kwargs=env_kwargs,
+        env_kwargs={"config": config},
         tensorboard_log=args.tensorboard,
         save_path=args.save,
         progress_bar=args.progress,
@@ -93,17 +90,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             f"copies of a pecgym env. Needs the RL extras ({INSTALL_HINT})."
         ),
     )
-    parser.add_argument("--env", default="pecgym/ConvBusy-v0", help="env id")
+    parser.add_argument("--env", default="pecgym/ConvBusy-v1", help="env id")
     parser.add_argument("--timesteps", type=int, default=100_000, help="env steps to train for")
     parser.add_argument("--num-envs", type=int, default=8, help="envs stepped together")
     parser.add_argument("--algo", choices=ALGOS, default="maskable_ppo")
     parser.add_argument("--seed", type=int, default=0, help="seed of envs and model")
     parser.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs here")
     parser.add_argument("--save", metavar="PATH", help="save the trained agent (.zip)")
-    parser.add_argument("--num-requests", type=int, help="requests per episode (workload)")
     parser.add_argument(
-        "--env-kwargs", metavar="JSON", help="env keyword arguments, e.g. '{\"num_instances\": 8}'"
+        "--env-kwargs",
+        metavar="JSON",
+        help='env settings as nested JSON, e.g. \'{"cluster": {"num_instances": 8}}\'',
     )
+    add_config_arguments(parser, scenario=False)
     parser.add_argument("--n-steps", type=int, help="rollout steps per env and update")
     parser.add_argument("--batch-size", type=int, help="minibatch size")
     parser.add_argument("--learning-rate", type=float, help="learning rate")

@@ -41,7 +41,7 @@ class SB3VecEnv(VecEnv):
         return observation
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs, -1)
+        self._actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
 
     def step_wait(self):
         observation, reward, terminated, truncated, info = self.env.step(self._actions)
@@ -110,7 +110,7 @@ def _unbatch(batched: dict[str, Any], env: int) -> dict[str, Any]:
     }
 
 
-def make_sb3_vec_env(env_id: str = "pecgym/ClusterSched-v0", num_envs: int = 8, **kwargs):
+def make_sb3_vec_env(env_id: str = "pecgym/ClusterSched-v1", num_envs: int = 8, **kwargs):
     """``SB3VecEnv`` over ``gymnasium.make_vec(env_id, num_envs, "vector_entry_point")``."""
     import gymnasium as gym
 

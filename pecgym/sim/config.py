@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -28,15 +29,30 @@ class ClusterConfig:
             (PecSched's scalability simulator uses 64K).
         short_threshold: inputs longer than this are "long" (PecSched code: 4096).
         starvation_timeout: a long request not started within this many seconds is starved.
-        ttft_slo: TTFT service-level objective in seconds (QLLM: 3 s).
+        ttft_slo: TTFT service-level objective in seconds (QLLM: 3 s); for latency-sensitive
+            requests when the workload labels them, else for every request.
+        be_ttft_slo: TTFT objective of best-effort requests in a labelled workload (``None``:
+            they have none).
         decision_interval: ``None`` lets the policy decide at every event; a number makes
             decisions only every so many seconds (events in between still happen on time).
-        horizon: simulated seconds after which an episode is truncated (``None``: run until
-            every request is done).
+        horizon: simulated seconds after which an episode is truncated (``None``: no fixed
+            limit).
+        drain_time: an episode is truncated this many simulated seconds after its last
+            arrival if requests are still unfinished (``None``: no such limit). With neither
+            limit, an env whose requests wait with nothing left to happen ends as stalled.
         max_decision_gap: while requests are queued, the policy is asked again at least this
             often (simulated seconds), so waiting on an idle cluster is a choice with a cost,
             not a dead end. ``None``: an env with queued requests and nothing left to happen
             is ended as stalled.
+        move_budget: per request, how many costly moves a policy may make: preemptions that
+            swap or recompute the KV cache, and migrations (each causes a later event: a copy,
+            a transfer or a prefill). Pauses that keep the KV on the GPUs are free. ``None``:
+            unlimited. With a budget, every episode has a bounded number of events
+            (``docs/design.md``).
+        decode_pool: share of the instances (the last ones, at least 1 and at most all but
+            one) that take disaggregated decodes: a START may move the request's decode, at
+            the end of its prefill, to the pool instance with the most free KV (PecSched's
+            dedicated decode instances, 1 per 8).
         memory_utilization: share of GPU memory usable for weights and KV cache.
         weight_bits: 16 (bf16) or 8 (8-bit weights, e.g. to fit Mixtral-8x7B on one 80 GB GPU).
     """
@@ -51,9 +67,13 @@ class ClusterConfig:
     short_threshold: int = 4096
     starvation_timeout: float = 300.0
     ttft_slo: float = 3.0
+    be_ttft_slo: float | None = None
     decision_interval: float | None = None
     horizon: float | None = None
+    drain_time: float | None = 300.0
     max_decision_gap: float | None = None
+    move_budget: int | None = 4
+    decode_pool: float = 0.125
     memory_utilization: float = 0.9
     weight_bits: int = 16
 
@@ -70,6 +90,14 @@ class ClusterConfig:
             raise ConfigError(f"short_threshold must be >= 1, got {self.short_threshold}")
         if self.starvation_timeout <= 0 or self.ttft_slo <= 0:
             raise ConfigError("starvation_timeout and ttft_slo must be > 0")
+        if self.be_ttft_slo is not None and not self.be_ttft_slo > 0:
+            raise ConfigError(f"be_ttft_slo must be > 0, got {self.be_ttft_slo}")
+        if self.drain_time is not None and not self.drain_time > 0:
+            raise ConfigError(f"drain_time must be > 0, got {self.drain_time}")
+        if self.move_budget is not None and self.move_budget < 0:
+            raise ConfigError(f"move_budget must be >= 0, got {self.move_budget}")
+        if not 0 <= self.decode_pool < 1:
+            raise ConfigError(f"decode_pool must be in [0, 1), got {self.decode_pool}")
         if self.decision_interval is not None and not self.decision_interval > 0:
             raise ConfigError(f"decision_interval must be > 0, got {self.decision_interval}")
         if self.max_decision_gap is not None and not self.max_decision_gap > 0:
@@ -99,6 +127,15 @@ class ClusterConfig:
     def kv_capacity(self) -> int:
         """KV-cache tokens that fit on one instance."""
         return int(self.cost_model.kv_capacity_tokens)
+
+    @property
+    def decode_pool_size(self) -> int:
+        """Instances (the last ones) that take disaggregated decodes (0 on one instance)."""
+        if self.num_instances < 2 or self.decode_pool == 0:
+            return 0
+        return int(
+            min(max(math.ceil(self.decode_pool * self.num_instances), 1), self.num_instances - 1)
+        )
 
     @property
     def instances_per_node(self) -> int:

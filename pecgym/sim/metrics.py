@@ -1,8 +1,14 @@
 """Per-request metrics and episode summaries (all times in seconds).
 
 Vocabulary: queueing delay = arrival to start of execution; TTFT = arrival to first token
-(end of prefill); TBT = mean time between later tokens; JCT = arrival to last token.
+(end of prefill); TBT = mean time between later tokens; JCT = arrival to last token;
+slowdown = JCT over the request's JCT alone on an idle cluster.
 Classes: short/long (input above ``short_threshold``), LS/BE (latency-sensitive label).
+
+Requests that arrived but did not reach a point by the episode's end count, censored at
+the end: their queueing delay, TTFT and JCT are the time they have waited so far, their TBT
+the time per token so far (requests without a first token have none), so a policy cannot
+improve a percentile by not serving. ``censored`` marks them in the request table.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import pandas as pd
 from pecgym.sim.simulator import ClusterSim
 from pecgym.sim.state import DONE, PENDING, ReqState
 
-LATENCY_METRICS = ("queueing_delay", "ttft", "tbt", "jct")
+LATENCY_METRICS = ("queueing_delay", "ttft", "tbt", "jct", "slowdown")
 STATISTICS = ("mean", "p50", "p90", "p99")
 _PERCENTILES = (50, 90, 99)
 
@@ -27,8 +33,20 @@ def _columns(sim: ClusterSim, env: int) -> dict[str, np.ndarray]:
     arrival = sim.arrival[row]
     output = sim.output_tokens[row]
     start, first, finish = sim.t_start[row], sim.t_first_token[row], sim.t_finish[row]
+    clock = sim.clock[env]
+    arrived = sim.state[row] != PENDING
+
+    def censored(t: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(t) & arrived, clock, t)
+
+    generated = np.where(np.isnan(finish), sim.generated[row], output)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tbt = np.where(output > 1, (finish - first) / (output - 1), np.nan)
+        tbt = np.where(
+            generated > 1,
+            (censored(finish) - first) / (generated - 1),
+            np.where(np.isnan(finish), clock - first, np.nan),
+        )
+    jct = censored(finish) - arrival
     return {
         "arrival": arrival,
         "input_tokens": sim.input_tokens[row],
@@ -39,10 +57,13 @@ def _columns(sim: ClusterSim, env: int) -> dict[str, np.ndarray]:
         "t_start": start,
         "t_first_token": first,
         "t_finish": finish,
-        "queueing_delay": start - arrival,
-        "ttft": first - arrival,
+        "censored": arrived & np.isnan(finish),
+        "queueing_delay": censored(start) - arrival,
+        "ttft": censored(first) - arrival,
         "tbt": tbt,
-        "jct": finish - arrival,
+        "jct": jct,
+        "jct_alone": sim.jct_alone[row],
+        "slowdown": jct / sim.jct_alone[row],
         "prefill_preemptions": sim.prefill_preemptions[row],
         "decode_preemptions": sim.decode_preemptions[row],
         "evictions": sim.evictions[row],
@@ -117,9 +138,7 @@ def summarize(sim: ClusterSim, env: int = 0) -> dict:
     out["kv_evictions"] = int(columns["evictions"].sum())
     out["decode_migrations"] = int(columns["migrations"].sum())
 
-    never_started = np.isnan(columns["t_start"])
-    waited = np.where(never_started, clock - columns["arrival"], columns["queueing_delay"])
-    starved = long_ & arrived & (waited > config.starvation_timeout)
+    starved = long_ & arrived & (columns["queueing_delay"] > config.starvation_timeout)
     out["starved_long"] = int(starved.sum())
     out["starvation_rate"] = float(starved.sum() / long_.sum()) if long_.any() else 0.0
 
@@ -128,7 +147,7 @@ def summarize(sim: ClusterSim, env: int = 0) -> dict:
 
     ttft = columns["ttft"]
     slo_pool = classes["ls"] if labelled else classes[""]
-    met = np.isfinite(ttft) & (ttft <= config.ttft_slo)
+    met = np.isfinite(columns["t_first_token"]) & (ttft <= config.ttft_slo)
     out["slo_attainment"] = (
         float(met[slo_pool & arrived].mean()) if (slo_pool & arrived).any() else math.nan
     )
@@ -167,9 +186,10 @@ HEADLINE = (
 
 def format_summary(summary: dict) -> str:
     """A readable report: headline figures, then the latency table (seconds)."""
-    width = max(len(k) for k in HEADLINE)
+    keys = [k for k in ("objective_name", "objective", "return") if k in summary] + list(HEADLINE)
+    width = max(len(k) for k in keys)
     lines = []
-    for key in HEADLINE:
+    for key in keys:
         value = summary[key]
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
         lines.append(f"{key:<{width}}  {text}")

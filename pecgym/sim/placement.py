@@ -6,7 +6,13 @@ import numpy as np
 
 from pecgym.sim.groups import window_all, window_sum
 from pecgym.sim.simulator import ClusterSim
-from pecgym.sim.state import PreemptMode, ReqState
+from pecgym.sim.state import KEEP, PREEMPTED, RECOMPUTE
+
+ROOM_TOLERANCE = 1e-9
+"""KV tokens a share may exceed the free room by (float rounding), as the simulator allows."""
+
+_PENALTY = 1e12
+"""Added to a placement score to make an instance a last resort (KV used is < 1e9 tokens)."""
 
 
 def start_requirements(sim: ClusterSim, env: np.ndarray, req: np.ndarray):
@@ -15,13 +21,23 @@ def start_requirements(sim: ClusterSim, env: np.ndarray, req: np.ndarray):
     A request kept on its GPUs must resume on its own group; others take the SP degree their
     KV needs (:meth:`ClusterSim.sp_degree_for`).
     """
-    kept = (sim.state[env, req] == ReqState.PREEMPTED) & (
-        sim.preempt_mode[env, req] == PreemptMode.KEEP
-    )
+    kept = (sim.state[env, req] == PREEMPTED) & (sim.preempt_mode[env, req] == KEEP)
     need = np.where(kept, 0.0, sim.kv_to_load(env, req))
     k = np.where(kept, sim.group_n[env, req], sim.sp_degree_for(sim.prefill_len[env, req]))
     fixed = np.where(kept, sim.group_lo[env, req], -1)
     return need, k, fixed
+
+
+def needs_prefill_slot(sim: ClusterSim, env: np.ndarray, req: np.ndarray) -> np.ndarray:
+    """Whether starting each queued request runs a prefill (a paused decode that kept or
+    swapped its KV resumes decoding at once, without a prefill slot)."""
+    resume_decode = (sim.state[env, req] == PREEMPTED) & sim.resume_decode[env, req]
+    return ~(resume_decode & (sim.preempt_mode[env, req] != RECOMPUTE))
+
+
+def room_for(free: np.ndarray, need: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``(rows, I)``: has each instance room for its share of ``need[j]`` over ``k[j]``?"""
+    return free >= (need / k)[:, None] - ROOM_TOLERANCE
 
 
 def feasible_starts(
@@ -30,15 +46,10 @@ def feasible_starts(
     """``(len(envs), I)``: may a group of ``k[j]`` instances starting at each instance of env
     ``envs[j]`` take ``need[j]`` KV tokens (and, unless ``allow_busy``, have no prefill
     running)?"""
-    flags = _room(sim, envs, need, k)
+    flags = room_for(sim.kv_free()[envs], need, k)
     if not allow_busy:
         flags &= sim.prefill_free()[envs]
     return window_all(flags, k)
-
-
-def _room(sim: ClusterSim, envs: np.ndarray, need: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """``(len(envs), I)``: has each instance room for its share of ``need[j]`` over ``k[j]``?"""
-    return sim.kv_free()[envs] >= (need / k)[:, None] - 1e-9
 
 
 def least_loaded_start(
@@ -49,17 +60,55 @@ def least_loaded_start(
     return np.where(feasible.any(axis=1), load.argmin(axis=1), -1)
 
 
-def choose_starts(
-    sim: ClusterSim, envs: np.ndarray, need: np.ndarray, k: np.ndarray, preempt: np.ndarray
-) -> np.ndarray:
-    """Per listed env, the least-loaded start of a group of ``k[j]`` instances with room for
-    ``need[j]`` KV tokens: among groups with no prefill running, else (where ``preempt[j]``)
-    among all groups; -1 where there is none."""
-    room = _room(sim, envs, need, k)
-    idle = room & sim.prefill_free()[envs]
-    # both searches at once: rows for idle groups, then rows for any group
-    twice, k_twice = np.concatenate((envs, envs)), np.concatenate((k, k))
-    feasible = window_all(np.concatenate((idle, room)), k_twice)
-    best = least_loaded_start(sim, twice, feasible, k_twice)
-    on_idle, on_any = best[: envs.size], best[envs.size :]
-    return np.where(on_idle >= 0, on_idle, np.where(preempt, on_any, -1))
+def best_group(
+    sim: ClusterSim,
+    envs: np.ndarray,
+    req: np.ndarray,
+    *,
+    allowed: np.ndarray | None = None,
+    busy_ok: np.ndarray | None = None,
+    avoid: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each queued ``req`` (one per row of ``envs``) can start now: ``(lo, n)``.
+
+    A group of the size the request's KV needs (its own group if it was paused with its KV
+    kept) whose instances all have room for its KV, are in ``allowed`` and run no prefill
+    (unless ``busy_ok`` there, which the START must then preempt; a decode resuming in place
+    needs no prefill slot). Among feasible groups the one with the least KV in use wins;
+    instances in ``avoid`` count as nearly full. ``lo`` is -1 where nothing fits, and for a
+    negative ``req`` (no candidate). With no options this is the env's "auto" placement.
+    """
+    given = req >= 0
+    if not given.any():
+        return np.full(envs.size, -1), np.ones(envs.size, dtype=np.int64)
+    req = np.maximum(req, 0)
+    need, k, fixed = start_requirements(sim, envs, req)
+    flags = room_for(sim.kv_free()[envs], need, k)
+    idle = sim.prefill_free()[envs] | ~needs_prefill_slot(sim, envs, req)[:, None]
+    if busy_ok is not None:
+        idle = idle | busy_ok
+    flags &= idle
+    if allowed is not None:
+        flags &= allowed
+    feasible = window_all(flags, k)
+    load = sim.kv_used()[envs]
+    if avoid is not None:
+        load = load + _PENALTY * avoid
+    score = np.where(feasible, window_sum(load, k), np.inf)
+    lo = np.where(feasible.any(axis=1), score.argmin(axis=1), -1)
+    own = feasible[np.arange(envs.size), np.maximum(fixed, 0)]
+    lo = np.where(fixed >= 0, np.where(own, fixed, -1), lo)
+    return np.where(given, lo, -1), k
+
+
+def decode_pool_target(sim: ClusterSim, envs: np.ndarray, req: np.ndarray) -> np.ndarray:
+    """Per listed request, the decode-pool instance with the most free KV if it has room
+    for the prompt and its first token, else -1 (:attr:`ClusterConfig.decode_pool`)."""
+    size = sim.config.decode_pool_size
+    if not size:
+        return np.full(envs.size, -1)
+    pool = np.arange(sim.num_instances) >= sim.num_instances - size
+    free = np.where(pool[None, :], sim.kv_free()[envs], -np.inf)
+    best = free.argmax(axis=1)
+    fits = free[np.arange(envs.size), best] >= sim.prefill_len[envs, req] + 1
+    return np.where(fits, best, -1)

@@ -16,6 +16,7 @@ vLLM does.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,10 +38,12 @@ from pecgym.sim.state import (
     KEEP,
     PREEMPTED,
     PREFILLING,
+    R_ACTED,
     R_BAD_INSTANCES,
     R_BAD_MODE,
     R_BAD_REQUEST,
     R_BUSY,
+    R_NO_BUDGET,
     R_NO_MEMORY,
     R_NOT_READY,
     R_OK,
@@ -144,6 +147,9 @@ class ClusterSim:
         self.preempt_mode = np.zeros((e, r), dtype=np.int8)
         self.resume_decode = np.zeros((e, r), dtype=bool)  # preempted while decoding
         self.last_start = np.zeros((e, r))
+        self.acted_at = np.full((e, r), -np.inf)  # time of the last command on the request
+        self.moves_used = np.zeros((e, r), dtype=np.int64)  # of the move budget
+        self.jct_alone = np.ones((e, r))  # JCT on an idle cluster (the slowdown's unit)
         # timestamps and counters (per request)
         self.t_start = np.full((e, r), np.nan)
         self.t_first_token = np.full((e, r), np.nan)
@@ -158,6 +164,7 @@ class ClusterSim:
         self.idle_time = np.zeros((e, i))
         # per env
         self.clock = np.zeros(e)
+        self.horizon_at = np.full(e, np.inf)  # the episode is truncated there
         self.num_requests = np.zeros(e, dtype=np.int64)
         self.next_arrival = np.zeros(e, dtype=np.int64)
         self.first_live = np.zeros(e, dtype=np.int64)
@@ -177,8 +184,9 @@ class ClusterSim:
     _PER_REQUEST = (
         "arrival input_tokens output_tokens is_long latency_sensitive exists state group_lo "
         "group_n decode_to prefill_len prefill_work prefill_done generated kv_tokens kv_host "
-        "prompt_prefill_work ready_at swap_ready preempt_mode resume_decode last_start t_start "
-        "t_first_token t_finish prefill_preemptions decode_preemptions evictions migrations"
+        "prompt_prefill_work ready_at swap_ready preempt_mode resume_decode last_start acted_at "
+        "moves_used jct_alone t_start t_first_token t_finish prefill_preemptions "
+        "decode_preemptions evictions migrations"
     ).split()
 
     def _grow(self, num_requests: int) -> None:
@@ -192,8 +200,9 @@ class ClusterSim:
             setattr(self, name, values)
 
     _PER_ENV_AND_INSTANCE = (
-        "prefill_req busy_time idle_time clock num_requests next_arrival first_live num_done "
-        "at_decision finished truncated stalled num_events wait_area timeline timeline_env _kv_used"
+        "prefill_req busy_time idle_time clock horizon_at num_requests next_arrival first_live "
+        "num_done at_decision finished truncated stalled num_events wait_area timeline "
+        "timeline_env _kv_used"
     ).split()
 
     def load(self, env: int, workload: Workload) -> None:
@@ -206,7 +215,13 @@ class ClusterSim:
             self._grow(n)
         for name in self._PER_REQUEST:
             row = getattr(self, name)[env]
-            fill = {"arrival": np.inf, "decode_to": -1, "prefill_work": 1.0}.get(name, 0)
+            fill = {
+                "arrival": np.inf,
+                "decode_to": -1,
+                "prefill_work": 1.0,
+                "acted_at": -np.inf,
+                "jct_alone": 1.0,
+            }.get(name, 0)
             if name.startswith("t_"):
                 fill = np.nan
             row[:] = fill
@@ -224,6 +239,7 @@ class ClusterSim:
             np.arange(1, self.num_instances + 1)[None, :],
             sp_method=self.config.sp_method,
         )
+        self.jct_alone[env, :n] = self._jct_alone(workload)
         self.prefill_req[env] = -1
         self.busy_time[env] = 0.0
         self.idle_time[env] = 0.0
@@ -231,6 +247,7 @@ class ClusterSim:
         if self.timeline is not None and env == self.timeline_env:
             self.timeline.clear()
         self.clock[env] = 0.0
+        self.horizon_at[env] = self._horizon(workload)
         self.num_requests[env] = n
         self.next_arrival[env] = 0
         self.first_live[env] = 0
@@ -243,6 +260,26 @@ class ClusterSim:
         self._kv_used[env] = 0.0
         self._kv_views = None
         self._queued_memo = None
+
+    def _jct_alone(self, workload: Workload) -> np.ndarray:
+        """Per request, its JCT alone on an idle cluster: the prefill on the group its KV
+        needs, then one decode iteration per later token at the mean context (the decode
+        step is affine in the context, so this is the exact sum)."""
+        inputs, outputs = workload.input_tokens, workload.output_tokens
+        k = self.sp_degree_for(inputs)
+        prefill = self.cost.prefill_time(inputs, 0, k, sp_method=self.config.sp_method)
+        context = (inputs + (outputs + 1) / 2.0) / k
+        ones = np.ones(len(workload), dtype=np.int64)
+        step = self.cost.step_time(np.zeros_like(ones), ones, context)
+        return np.maximum(prefill + np.maximum(outputs - 1, 0) * step, _EPS)
+
+    def _horizon(self, workload: Workload) -> float:
+        """Where the episode of ``workload`` is truncated (``inf``: nowhere)."""
+        config = self.config
+        horizon = math.inf if config.horizon is None else config.horizon
+        if config.drain_time is not None and len(workload):
+            horizon = min(horizon, float(workload.arrival.max()) + config.drain_time)
+        return horizon
 
     def _check_servable(self, workload: Workload) -> None:
         total = workload.input_tokens + workload.output_tokens
@@ -445,8 +482,7 @@ class ClusterSim:
         gap = self.config.max_decision_gap
         if gap is not None:
             t_next = np.where(queued.any(axis=1), np.minimum(t_next, now + gap), t_next)
-        if self.config.horizon is not None:
-            t_next = np.minimum(t_next, self.config.horizon)
+        t_next = np.minimum(t_next, self.horizon_at)
         t_next = np.where(active, np.maximum(t_next, now), now)
 
         # envs with nothing left to happen are stalled: end their episode
@@ -645,13 +681,9 @@ class ClusterSim:
 
     def _mark_decisions(self, active: np.ndarray, t_next: np.ndarray, tol: np.ndarray) -> None:
         all_done = self.num_done >= self.num_requests
-        horizon = self.config.horizon
-        if horizon is None:
-            self.finished |= active & all_done
-        else:
-            at_horizon = t_next >= horizon - tol
-            self.truncated |= active & at_horizon & ~all_done
-            self.finished |= active & (all_done | at_horizon)
+        at_horizon = t_next >= self.horizon_at - tol
+        self.truncated |= active & at_horizon & ~all_done
+        self.finished |= active & (all_done | at_horizon)
         win = self.window()
         queue = self.queued(win).any(axis=1)
         if self.config.decision_interval is None:
@@ -668,15 +700,46 @@ class ClusterSim:
         """Apply one command per listed env; returns a :class:`Reject` code per command.
 
         Invalid commands change nothing and say why. An env stays at its decision point
-        while it has queued requests, so a policy may issue several commands before a NOOP.
+        while it has queued requests, so a policy may issue several commands before a NOOP;
+        each request takes at most one command per instant (a START's paused prefills
+        count as commanded), so the commands at one instant are at most the live requests.
         """
+        env = np.asarray(commands.env, dtype=np.int64)
+        if env.size and np.bincount(env).max() > 1:
+            raise ValueError("Commands must name each env at most once per call")
+        reason, launch, pauses, moves = self._check(commands)
+        self._queued_memo = None  # the commands change request states
+        now = self.clock
+        if pauses[0].size:
+            p_env, p_req, p_mode = pauses
+            self.acted_at[p_env, p_req] = now[p_env]
+            self.moves_used[p_env, p_req] += p_mode != KEEP
+            self._preempt(p_env, p_req, p_mode, count=True)
+        if launch[0].size:
+            self.acted_at[launch[0], launch[1]] = now[launch[0]]
+            self._launch(*launch)
+        m_env, m_req, m_to = moves
+        if m_env.size:
+            self.acted_at[m_env, m_req] = now[m_env]
+            self.moves_used[m_env, m_req] += 1
+            self._move_decodes(m_env, m_req, m_to)
+        win = self.window()
+        self.at_decision[env] &= self.queued(win)[env].any(axis=1)
+        return reason
+
+    def check(self, commands: Commands) -> np.ndarray:
+        """The :class:`Reject` code :meth:`apply` would return for each command, changing
+        nothing. Unlike :meth:`apply`, an env may be listed several times (each command is
+        checked against the current state alone), e.g. to test every candidate at once."""
+        return self._check(commands)[0]
+
+    def _check(self, commands: Commands):
+        """Reasons per command, and what the valid ones do: the launches, the pauses
+        ``(env, req, mode)`` and the decode moves ``(env, req, target)``."""
         env = np.asarray(commands.env, dtype=np.int64)
         if env.size and (env.min() < 0 or env.max() >= self.num_envs):
             raise IndexError(f"command env index out of range [0, {self.num_envs})")
-        if env.size and np.bincount(env).max() > 1:
-            raise ValueError("Commands must name each env at most once per call")
         reason = np.full(env.size, R_OK, dtype=np.int64)
-        self._queued_memo = None  # the commands change request states
         op = np.asarray(commands.op, dtype=np.int64)
         fields = (commands.req, commands.lo, commands.n, commands.decode_to, commands.mode)
         req, lo, n, decode_to, mode = (np.asarray(f, dtype=np.int64) for f in fields)
@@ -684,10 +747,9 @@ class ClusterSim:
         start, preempt, migrate = (
             np.flatnonzero((op == code) & (reason == R_OK)) for code in (_START, _PREEMPT, _MIGRATE)
         )
-        # every command is checked before any acts: the envs are distinct, so their effects
-        # are independent and each kind is carried out for all envs at once
-        pauses: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        launch = None
+        none = np.zeros(0, dtype=np.int64)
+        pauses = [(none, none, none)]
+        launch = (none,) * 7
         if start.size:
             reason[start], launch, victims = self._check_start(
                 env[start], req[start], lo[start], n[start], decode_to[start], mode[start]
@@ -696,25 +758,29 @@ class ClusterSim:
         if preempt.size:
             reason[preempt], go = self._check_preempt(env[preempt], req[preempt], mode[preempt])
             pauses.append((env[preempt][go], req[preempt][go], mode[preempt][go]))
-        moves = None
+        moves = (none, none, none)
         if migrate.size:
             reason[migrate], go = self._check_migrate(env[migrate], req[migrate], lo[migrate])
-            moves = migrate[go]
-        if pauses:
-            self._preempt(*(np.concatenate(f) for f in zip(*pauses, strict=True)), count=True)
-        if launch is not None and launch[0].size:
-            self._launch(*launch)
-        if moves is not None and moves.size:
-            moved = self._move_decodes(env[moves], req[moves], lo[moves])
-            reason[moves[~moved]] = R_NO_MEMORY
-        win = self.window()
-        self.at_decision[env] &= self.queued(win)[env].any(axis=1)
-        return reason
+            chosen = migrate[go]
+            moves = (env[chosen], req[chosen], lo[chosen])
+        paused = tuple(np.concatenate(f) for f in zip(*pauses, strict=True))
+        return reason, launch, paused, moves
 
     def _valid_request(self, env, req) -> tuple[np.ndarray, np.ndarray]:
         ok = (req >= 0) & (req < self.num_requests[env])
         safe = np.where(ok, req, 0)
         return ok & self.exists[env, safe], safe
+
+    def acted_now(self, env, req) -> np.ndarray:
+        """Whether each request already had a command at its env's current instant."""
+        return self.acted_at[env, req] >= self.clock[env]
+
+    def budget_left(self, env, req) -> np.ndarray:
+        """Costly moves (swap, recompute, migrate) each request may still make."""
+        budget = self.config.move_budget
+        if budget is None:
+            return np.full(np.shape(req), np.iinfo(np.int64).max)
+        return budget - self.moves_used[env, req]
 
     def _check_start(self, env, req, lo, n, decode_to, mode):
         """Reasons for START commands, the launches to make, and the prefills they preempt
@@ -727,6 +793,7 @@ class ClusterSim:
         reason[~(ok & queued)] = R_BAD_REQUEST
         swap_pending = (state == PREEMPTED) & (kept == SWAP) & ~queued
         reason[ok & swap_pending] = R_NOT_READY
+        reason[(reason == R_OK) & self.acted_now(env, req)] = R_ACTED
         num = self.num_instances
         bad_group = (lo < 0) | (n < 1) | (lo + n > num) | (decode_to < -1) | (decode_to >= num)
         is_kept = (state == PREEMPTED) & (kept == KEEP)
@@ -738,9 +805,21 @@ class ClusterSim:
         resume_decode = (state == PREEMPTED) & self.resume_decode[env, req]
         needs_slot = ~(resume_decode & (kept != RECOMPUTE))
         members = group_members(lo, n, num)
-        occupied = members & (self.prefill_req[env] >= 0)
-        busy = needs_slot & occupied.any(axis=1)
+        on_slot = self.prefill_req[env]
+        occupied = members & (on_slot >= 0) & needs_slot[:, None]
+        busy = occupied.any(axis=1)
         reason[(reason == R_OK) & busy & (mode == NO_PREEMPT)] = R_BUSY
+        if busy.any():
+            # the prefills a START pauses are commanded too: once per instant, and a costly
+            # pause spends their budget
+            victim = np.maximum(on_slot, 0)
+            v_env = env[:, None]
+            acted = occupied & (self.acted_at[v_env, victim] >= self.clock[v_env])
+            reason[(reason == R_OK) & acted.any(axis=1)] = R_ACTED
+            costly = (mode != KEEP)[:, None] & occupied
+            if costly.any():
+                broke = costly & (self.budget_left(v_env, victim) < 1)
+                reason[(reason == R_OK) & broke.any(axis=1)] = R_NO_BUDGET
         need = np.where(is_kept, 0.0, self.kv_to_load(env, req))
         free = self.kv_free()[env]
         short_of = (members & (free < (need / n)[:, None] - _EPS)).any(axis=1)
@@ -748,14 +827,12 @@ class ClusterSim:
         go = reason == R_OK
         launch = (env[go], req[go], lo[go], n[go], decode_to[go], needs_slot[go], need[go])
         # the prefills running on the targets are preempted first
-        row, inst = nonzero2d(occupied & (go & needs_slot)[:, None])
-        v_env, v_req = env[row], self.prefill_req[env[row], inst]
+        row, inst = nonzero2d(occupied & go[:, None])
+        v_env, v_req, v_mode = env[row], on_slot[row, inst], mode[row]
         if row.size > 1:  # an SP prefill covers several targets: preempt it once
-            key = np.unique(v_env * self.num_requests_max + v_req)
-            v_env, v_req = np.divmod(key, self.num_requests_max)
-        mode_of_env = np.zeros(self.num_envs, dtype=np.int64)
-        mode_of_env[env] = mode
-        return reason, launch, (v_env, v_req, mode_of_env[v_env])
+            _, first = np.unique(v_env * self.num_requests_max + v_req, return_index=True)
+            v_env, v_req, v_mode = v_env[first], v_req[first], v_mode[first]
+        return reason, launch, (v_env, v_req, v_mode)
 
     def kv_to_load(self, env, req) -> np.ndarray:
         """KV tokens a start must place on GPUs (prompt reserve, or the swapped copy)."""
@@ -827,8 +904,11 @@ class ClusterSim:
         state = self.state[env, req]
         running = (state == PREFILLING) | (state == DECODING)
         reason[~(ok & running)] = R_BAD_REQUEST
+        reason[(reason == R_OK) & self.acted_now(env, req)] = R_ACTED
         bad_mode = (mode < KEEP) | (mode > RECOMPUTE)
         reason[(reason == R_OK) & bad_mode] = R_BAD_MODE
+        broke = (mode != KEEP) & (self.budget_left(env, req) < 1)
+        reason[(reason == R_OK) & broke] = R_NO_BUDGET
         return reason, reason == R_OK
 
     def _preempt(self, env, req, mode, count: bool) -> None:
@@ -877,8 +957,14 @@ class ClusterSim:
         reason = np.full(env.size, R_OK, dtype=np.int64)
         ok, req = self._valid_request(env, req)
         reason[~(ok & (self.state[env, req] == DECODING))] = R_BAD_REQUEST
+        reason[(reason == R_OK) & self.acted_now(env, req)] = R_ACTED
         same = (self.group_n[env, req] == 1) & (self.group_lo[env, req] == lo)
-        reason[(reason == R_OK) & ((lo < 0) | (lo >= self.num_instances) | same)] = R_BAD_INSTANCES
+        bad = (lo < 0) | (lo >= self.num_instances) | same
+        reason[(reason == R_OK) & bad] = R_BAD_INSTANCES
+        reason[(reason == R_OK) & (self.budget_left(env, req) < 1)] = R_NO_BUDGET
+        target = np.clip(lo, 0, self.num_instances - 1)
+        room = self.kv_free()[env, target] >= self.kv_tokens[env, req]
+        reason[(reason == R_OK) & ~room] = R_NO_MEMORY
         return reason, reason == R_OK
 
     # --------------------------------------------------------------------- conveniences

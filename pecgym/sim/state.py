@@ -44,6 +44,8 @@ class Reject(IntEnum):
     NO_MEMORY = 4  # the KV cache does not fit on the target instances
     NOT_READY = 5  # a swapped request whose copy to host has not finished
     BAD_MODE = 6  # unknown op or preemption mode
+    ACTED = 7  # the request (or a prefill a START would pause) had a command at this instant
+    NO_BUDGET = 8  # the request's move budget (swaps, recomputes, migrations) is spent
 
 
 # Plain-int aliases for the simulator's hot path (enum attribute access is slow).
@@ -57,4 +59,6 @@ KEEP, SWAP, RECOMPUTE = int(PreemptMode.KEEP), int(PreemptMode.SWAP), int(Preemp
     R_NO_MEMORY,
     R_NOT_READY,
     R_BAD_MODE,
+    R_ACTED,
+    R_NO_BUDGET,
 ) = (int(r) for r in Reject)

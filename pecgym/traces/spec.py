@@ -40,8 +40,10 @@ class WorkloadSpec:
 
     Attributes:
         source: a trace CSV path, or ``synthetic:conv`` / ``synthetic:code`` (the default).
-        num_requests: synthetic: how many requests; trace: keep the first N of the window.
-        duration: seconds of arrivals; for a trace, a seeded random window of this length.
+        num_requests: synthetic: how many requests; trace: keep the first N of the window
+            (``None``: all of it; a synthetic profile's default size).
+        duration: seconds of arrivals (for a trace, a seeded random window of this length);
+            with ``num_requests`` too, the first ``num_requests`` of them.
         rate_scale: arrival-rate multiplier (2 = twice the load).
         long_fraction: if set, the longest this fraction of inputs is rescaled linearly
             into ``long_range`` tokens (PecSched's long-input construction).
@@ -50,7 +52,7 @@ class WorkloadSpec:
     """
 
     source: str = "synthetic:conv"
-    num_requests: int | None = None
+    num_requests: int | None = 128
     duration: float | None = None
     rate_scale: float = 1.0
     long_fraction: float | None = None
@@ -74,21 +76,18 @@ class WorkloadSpec:
         seeds = np.random.SeedSequence(seed).spawn(3)
         if self.is_synthetic:
             profile = self.source[len(SYNTHETIC_PREFIX) :]
-            if self.num_requests is None and self.duration is None:
-                workload = synthetic_workload(profile, seed=_int(seeds[0]))
+            if self.duration is not None:
+                workload = synthetic_workload(profile, duration=self.duration, seed=_int(seeds[0]))
             else:
                 workload = synthetic_workload(
-                    profile,
-                    num_requests=self.num_requests,
-                    duration=None if self.num_requests else self.duration,
-                    seed=_int(seeds[0]),
+                    profile, num_requests=self.num_requests, seed=_int(seeds[0])
                 )
         else:
             workload = cached_trace(self.source)
             if self.duration is not None:
                 workload = sample_window(workload, self.duration, seed=_int(seeds[0]))
-            if self.num_requests is not None:
-                workload = workload.take(np.arange(min(self.num_requests, len(workload))))
+        if self.num_requests is not None and len(workload) > self.num_requests:
+            workload = workload.take(np.arange(self.num_requests))
         if self.rate_scale != 1.0:
             workload = scale_rate(workload, self.rate_scale)
         if self.long_fraction is not None:

@@ -11,6 +11,7 @@ import pytest
 from pecgym import baselines
 from pecgym.baselines import PecSchedPolicy, ReservationPolicy
 from pecgym.benchmark import Scenario
+from pecgym.envs.config import EnvConfig, to_plain
 from pecgym.envs.core import SchedCore
 from pecgym.sim.metrics import request_frame
 from pecgym.sim.simulator import ClusterSim, Commands
@@ -32,19 +33,22 @@ Check = Callable[[ClusterSim, np.ndarray, Commands], None]
 def drive(name: str, check: Check, workload: WorkloadSpec = MIXED, **cluster) -> SchedCore:
     """Run policy ``name`` through the env's actions, calling ``check`` on every decision."""
     policy = baselines.get(name)
-    kwargs = {**CLUSTER, **cluster, **baselines.policy_env_kwargs(policy)}
-    core = SchedCore(len(SEEDS), workload=workload, max_episode_steps=None, **kwargs)
+    config = EnvConfig.build(
+        # no drain limit: the rules are checked until every request is done
+        {"workload": to_plain(workload), "cluster": {**CLUSTER, "drain_time": None, **cluster}},
+        baselines.policy_env_overrides(policy),
+    )
+    core = SchedCore(len(SEEDS), config)
     core.reset_envs(range(len(SEEDS)), list(SEEDS))
     sim = core.sim
     while not sim.finished.all():
-        core.observe()
         envs = np.flatnonzero(~sim.finished)
         commands = policy.decide(sim, envs)
         check(sim, envs, commands)
-        actions = core.encode(commands)
-        assert not ((commands.op != Op.NOOP) & (actions[commands.env, 0] == Op.NOOP)).any()
-        _, _, _, invalid, reject = core.step(actions)
-        assert not invalid.any(), f"{name}: env refused an action (reason {reject.max()})"
+        actions, encoded = core.encode(commands)
+        assert encoded.all(), f"{name}: a command has no action"
+        result = core.step(actions)
+        assert not result.invalid.any(), f"{name}: env refused an action ({result.reject.max()})"
     assert (sim.num_done == sim.num_requests).all()
     return core
 
@@ -121,7 +125,7 @@ def test_pecsched_moves_short_decodes_to_decode_instances_and_preempts_long_pref
     seen = {"preempting": 0, "short": 0}
 
     def check(sim, envs, commands):
-        decoders = sim.num_instances - policy.num_decode_instances(sim.num_instances)
+        decoders = int(np.argmax(policy.decoders(sim)))  # the first decode instance
         s = starts(commands)
         for env, req, lo, target, mode in zip(s.env, s.req, s.lo, s.decode_to, s.mode, strict=True):
             assert lo < decoders  # prefills never run on decode instances
@@ -138,7 +142,7 @@ def test_pecsched_moves_short_decodes_to_decode_instances_and_preempts_long_pref
 
     core = drive("pecsched", check, workload=replace(MIXED, rate_scale=6.0))
     sim = core.sim
-    assert policy.num_decode_instances(16) == 2
+    assert policy.decoders(core.sim).sum() == 2 == core.config.cluster.decode_pool_size
     assert seen["short"] and seen["preempting"]
     short = ~sim.is_long & sim.exists
     decoded_there = sim.group_lo[short] >= 14
@@ -185,5 +189,6 @@ def test_qllm_starts_latency_sensitive_requests_first() -> None:
     [("pecsched", "ulysses"), ("pecsched-no-fastsp", "ring"), ("fifo", "ring")],
 )
 def test_policies_declare_their_sequence_parallelism(name: str, sp_method: str) -> None:
-    scenario = Scenario("sp", MIXED, {**CLUSTER, "sp_method": "ring"})
-    assert scenario.env_kwargs(baselines.get(name))["sp_method"] == sp_method
+    config = EnvConfig.build({"cluster": {**CLUSTER, "sp_method": "ring"}})
+    scenario = Scenario("sp", config)
+    assert scenario.env_config(baselines.get(name)).cluster.sp_method == sp_method

@@ -9,39 +9,40 @@ import pytest
 from pecgym import baselines
 from pecgym.benchmark import Scenario, comparison_table, evaluate, run_evaluation
 from pecgym.benchmark.harness import CLASS_METRICS, TABLE_METRICS, is_heuristic
+from pecgym.envs.config import EnvConfig
 from pecgym.envs.core import SchedCore
-from pecgym.envs.layout import OP_NAMES
-from pecgym.traces.spec import WorkloadSpec
 
 SMALL = Scenario(
     "small",
-    WorkloadSpec(source="synthetic:conv", num_requests=60, rate_scale=4.0, long_fraction=0.05),
-    {"model": "mistral-7b", "num_instances": 8},
+    EnvConfig.build(
+        {
+            "workload": {"num_requests": 60, "rate_scale": 4.0, "long_fraction": 0.05},
+            "cluster": {"model": "mistral-7b", "num_instances": 8},
+        }
+    ),
 )
 LABELLED = SMALL.with_workload(ls_fraction=0.3).replace(name="labelled")
 
 
 class OldestFirstAgent:
-    """A stand-in for a learned agent: sees only observations and masks. It starts the row
-    the env's masks allow first (FIFO-like through the "oldest" view), else waits."""
+    """A stand-in for a learned agent: sees only observations and masks. It starts the
+    first queue row the masks allow with auto placement (FIFO-like through the "oldest"
+    view), else waits."""
 
     name = "oldest-first-agent"
 
     def __init__(self) -> None:
-        self.nvec: np.ndarray | None = None
+        self.auto_starts: np.ndarray | None = None
 
     def bind(self, core: SchedCore) -> None:
-        self.nvec = core.layout.action_nvec
+        layout = core.layout
+        self.auto_starts = layout.start(np.arange(layout.queue_rows), 0, 0)
 
     def act(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
-        assert self.nvec is not None
-        n = masks.shape[0]
-        slots = masks[:, len(OP_NAMES) : len(OP_NAMES) + self.nvec[1]]
-        can_start = masks[:, 1] & slots.any(axis=1)
-        actions = np.zeros((n, len(self.nvec)), dtype=np.int64)
-        actions[:, 0] = np.where(can_start, 1, 0)
-        actions[:, 1] = slots.argmax(axis=1)  # instance, sp: auto; decode colocated; no preempt
-        return actions
+        assert self.auto_starts is not None
+        allowed = masks[:, self.auto_starts]
+        first = self.auto_starts[allowed.argmax(axis=1)]
+        return np.where(allowed.any(axis=1), first, 0)
 
 
 def test_one_row_per_policy_and_seed_with_summary_metrics() -> None:
@@ -89,24 +90,28 @@ def test_an_action_level_agent_plugs_in() -> None:
     agent = OldestFirstAgent()
     assert not is_heuristic(agent)
     frame = evaluate([agent, "fifo"], SMALL, [0], progress=False)
-    mine, fifo = frame.iloc[0], frame.iloc[1]
-    assert mine["policy"] == agent.name
-    assert mine["completed"] == mine["requests"]
-    assert mine["queueing_delay.p50"] >= fifo["queueing_delay.p50"] - 1e-9
+    mine = frame.iloc[0]
+    assert mine["policy"] == agent.name and mine["invalid_actions"] == 0
+    assert mine["completed"] == mine["requests"] and not mine["truncated"]
+    assert mine["return"] == pytest.approx(-mine["objective"], rel=1e-6)
 
 
 def test_random_runs_through_masks_and_a_step_cap_truncates() -> None:
     capped = SMALL.replace(max_steps=50)
     frame = evaluate(["random"], capped, [0, 1], progress=False)
-    assert (frame["steps"] <= 50).all()
-    assert frame["truncated"].all() or (frame["completed"] < frame["requests"]).all()
+    assert (frame["steps"] == 50).all() and (frame["invalid_actions"] == 0).all()
+    assert frame["truncated"].all() and frame["step_capped"].all()
+    assert (frame["completed"] < frame["requests"]).all()
+    # the unfinished requests are charged: the return is minus the objective
+    np.testing.assert_allclose(frame["return"], -frame["objective"], rtol=1e-6)
+    assert (frame["objective.unfinished"] > 0).all()
     again = evaluate(["random"], capped, [0, 1], progress=False)
     pd.testing.assert_frame_equal(
         frame.drop(columns="wall_time_s"), again.drop(columns="wall_time_s")
     )
 
 
-def test_policy_env_kwargs_override_the_scenario() -> None:
+def test_policy_env_overrides_override_the_scenario() -> None:
     ring = SMALL.with_cluster(sp_method="ring")
     frame = evaluate(["fifo", "pecsched", "pecsched-no-fastsp"], ring, [0], progress=False)
     assert list(frame["sp_method"]) == ["ring", "ulysses", "ring"]

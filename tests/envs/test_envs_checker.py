@@ -11,22 +11,23 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 
 import pecgym
 from pecgym.envs import ClusterSchedEnv
-from pecgym.envs.registration import NAMESPACE, SCENARIOS
+from pecgym.envs.scenarios import NAMESPACE, SCENARIOS
 
 ENV_IDS = sorted(f"{NAMESPACE}/{name}" for name in SCENARIOS)
+SMALL = {"workload": {"num_requests": 24}}  # the checkers step a few episodes
 
 
 def test_every_scenario_is_registered_and_nothing_else() -> None:
     registered = sorted(env_id for env_id in registry if env_id.startswith(f"{NAMESPACE}/"))
     assert registered == ENV_IDS
-    assert len(ENV_IDS) >= 4
+    assert len(ENV_IDS) >= 5 and all(env_id.endswith("-v1") for env_id in ENV_IDS)
     pecgym.envs.register_envs()  # idempotent: registering again neither fails nor duplicates
     assert sorted(e for e in registry if e.startswith(f"{NAMESPACE}/")) == ENV_IDS
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_gymnasium_env_checker_passes_silently(env_id: str) -> None:
-    env = gym.make(env_id)  # the scenario's own defaults
+    env = gym.make(env_id, **SMALL)
     assert isinstance(env.unwrapped, ClusterSchedEnv)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a checker warning is a failure
@@ -38,7 +39,7 @@ def test_gymnasium_env_checker_passes_silently(env_id: str) -> None:
 def test_sb3_env_checker_passes(env_id: str) -> None:
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-    env = gym.make(env_id)
+    env = gym.make(env_id, **SMALL)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sb3_check_env(env.unwrapped, warn=True)
@@ -52,7 +53,7 @@ def test_sb3_env_checker_passes(env_id: str) -> None:
 @pytest.mark.parametrize("render_mode", ["ansi", "rgb_array"])
 def test_gymnasium_checker_with_rendering(render_mode: str) -> None:
     env = gym.make(
-        "pecgym/ConvBusy-v0",
+        "pecgym/ConvBusy-v1",
         render_mode=render_mode,
         workload={"source": "synthetic:conv", "num_requests": 16, "rate_scale": 4.0},
     )

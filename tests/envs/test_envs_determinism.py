@@ -7,19 +7,20 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import pytest
 
 import pecgym  # noqa: F401  (registers the env ids)
-from pecgym.envs import SCENARIOS, ClusterSchedEnv
+from pecgym.envs import ClusterSchedEnv
 from pecgym.envs.sampling import sample_masked_actions
 
-ENV_ID = "pecgym/ConvBusy-v0"
+ENV_ID = "pecgym/ConvBusy-v1"
 SMALL = {"source": "synthetic:conv", "num_requests": 12, "rate_scale": 4.0}
-STEPS = 300
+STEPS = 3000
 
 
-def masked_action(rng: np.random.Generator, mask: np.ndarray, nvec: np.ndarray) -> np.ndarray:
-    """One action: each field uniform over the values ``mask`` allows."""
-    return sample_masked_actions(mask[None], nvec, rng)[0].astype(np.int64)
+def masked_action(rng: np.random.Generator, mask: np.ndarray) -> int:
+    """One action, uniform over those ``mask`` allows."""
+    return int(sample_masked_actions(mask[None], rng)[0])
 
 
 def same_metrics(a: dict, b: dict) -> bool:
@@ -49,16 +50,13 @@ def rollout(
     """
     if registered:  # through gym.make and its checker/order-enforcing wrappers
         env = gym.make(ENV_ID, workload=SMALL, **kwargs)
-    else:  # ``gym.make(..., max_episode_steps=...)`` would add Gymnasium's TimeLimit instead
-        env = ClusterSchedEnv(**{**SCENARIOS["ConvBusy-v0"], "workload": SMALL, **kwargs})
+    else:
+        env = ClusterSchedEnv("ConvBusy-v1", workload=SMALL, **kwargs)
     rng = np.random.default_rng(action_seed)
-    nvec = env.action_space.nvec
     obs, info = env.reset(seed=seed)
     record: list[tuple] = [(obs, None, None, None, None)]
     for _ in range(steps):
-        obs, reward, terminated, truncated, info = env.step(
-            masked_action(rng, info["action_mask"], nvec)
-        )
+        obs, reward, terminated, truncated, info = env.step(masked_action(rng, info["action_mask"]))
         record.append((obs, reward, terminated, truncated, info.get("episode_metrics")))
         if terminated or truncated:
             obs, info = env.reset()
@@ -118,9 +116,7 @@ def test_reseeding_a_used_env_matches_a_fresh_env() -> None:
     rng = np.random.default_rng(0)
     _, info = used.reset(seed=11)
     for _ in range(40):  # leave the first episode mid-way, with requests running
-        _, _, _, _, info = used.step(
-            masked_action(rng, info["action_mask"], used.action_space.nvec)
-        )
+        _, _, _, _, info = used.step(masked_action(rng, info["action_mask"]))
     used.close()
     fresh_record = rollout(5, steps=120)
 
@@ -129,9 +125,7 @@ def test_reseeding_a_used_env_matches_a_fresh_env() -> None:
     obs, info = env.reset(seed=5)
     reused_record: list[tuple] = [(obs, None, None, None, None)]
     for _ in range(120):
-        obs, reward, terminated, truncated, info = env.step(
-            masked_action(rng, info["action_mask"], env.action_space.nvec)
-        )
+        obs, reward, terminated, truncated, info = env.step(masked_action(rng, info["action_mask"]))
         reused_record.append((obs, reward, terminated, truncated, info.get("episode_metrics")))
         if terminated or truncated:
             obs, info = env.reset()
@@ -139,10 +133,24 @@ def test_reseeding_a_used_env_matches_a_fresh_env() -> None:
     assert same_record(fresh_record, reused_record)
 
 
-def test_step_truncation_is_deterministic() -> None:
-    first = rollout(2, steps=60, max_episode_steps=25)
-    second = rollout(2, steps=60, max_episode_steps=25)
-    truncations = [i for i, (_, _, te, tr, _) in enumerate(first) if tr]
-    assert len(truncations) >= 2  # 60 steps of 25-step episodes
-    assert all(first[i][4]["steps"] == 25 for i in truncations)
-    assert same_record(first, second)
+def test_truncation_at_the_drain_time_is_deterministic() -> None:
+    """A policy that only waits is truncated at the last arrival plus the drain time."""
+
+    def waiting(seed: int):
+        env = ClusterSchedEnv("ConvBusy-v1", workload=SMALL, cluster={"drain_time": 5.0})
+        env.reset(seed=seed)
+        rewards, steps = [], 0
+        while True:
+            _, reward, terminated, truncated, info = env.step(0)
+            rewards.append(reward)
+            steps += 1
+            if terminated or truncated:
+                return rewards, truncated, info["episode_metrics"], env.core.sim.arrival[0, :12]
+
+    first, second = waiting(2), waiting(2)
+    rewards, truncated, metrics, arrival = first
+    assert truncated and metrics["truncated"] and metrics["completed"] == 0
+    assert metrics["sim_time"] == arrival.max() + 5.0
+    assert len(rewards) <= 12 + 1  # one step per arrival instant, then the horizon
+    assert rewards == second[0] and same_metrics(metrics, second[2])
+    assert sum(rewards) == pytest.approx(-metrics["objective"], rel=1e-6)

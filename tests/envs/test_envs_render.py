@@ -12,7 +12,7 @@ import pecgym  # noqa: F401  (registers the env ids)
 from pecgym.envs import ClusterSchedEnv, ClusterSchedVectorEnv
 from pecgym.envs.sampling import sample_masked_actions
 
-ENV_ID = "pecgym/ConvBusy-v0"  # 4 instances
+ENV_ID = "pecgym/ConvBusy-v1"  # 4 instances
 WORKLOAD = {"source": "synthetic:conv", "num_requests": 32, "rate_scale": 4.0}
 
 
@@ -26,9 +26,8 @@ def play(env: gym.Env, steps: int, seed: int = 0) -> None:
     """Reset with ``seed`` and take ``steps`` masked random actions (no episode ends)."""
     rng = np.random.default_rng(seed)
     _, info = env.reset(seed=seed)
-    nvec = env.action_space.nvec
     for _ in range(steps):
-        action = sample_masked_actions(info["action_mask"], nvec, rng)[0]
+        action = int(sample_masked_actions(info["action_mask"], rng)[0])
         _, _, terminated, truncated, info = env.step(action)
         assert not (terminated or truncated)
 
@@ -86,7 +85,7 @@ def test_vector_env_renders_env_zero() -> None:
     assert vec.render() == single.render()
     rng = np.random.default_rng(0)
     for _ in range(25):
-        actions = sample_masked_actions(info["action_mask"], vec.single_action_space.nvec, rng)
+        actions = sample_masked_actions(info["action_mask"], rng)
         _, _, _, _, info = vec.step(actions)
         single.step(actions[0])
     assert vec.render() == single.render()
@@ -100,7 +99,7 @@ def test_vector_env_renders_env_zero() -> None:
     )
     _, info = rgb.reset(seed=5)
     for _ in range(60):
-        actions = sample_masked_actions(info["action_mask"], rgb.single_action_space.nvec, rng)
+        actions = sample_masked_actions(info["action_mask"], rng)
         _, _, _, _, info = rgb.step(actions)
     image = rgb.render()
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3

@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import busy_core as make_busy_core
 
+from pecgym.envs.config import QUEUE_VIEWS
 from pecgym.envs.core import SchedCore
-from pecgym.envs.layout import QUEUE_VIEWS
 from pecgym.envs.sampling import sample_masked_actions
 from pecgym.sim.placement import start_requirements
-from pecgym.sim.state import DECODING, PREEMPTED, PREFILLING, SWAP, Op
+from pecgym.sim.state import DECODING, PREEMPTED, PREFILLING, SWAP
 
 VIEWS = tuple(QUEUE_VIEWS)
-WORKLOAD = {"num_requests": 96, "long_fraction": 0.2, "ls_fraction": 0.5}
+WORKLOAD = {"num_requests": 96, "long_fraction": 0.2, "ls_fraction": 0.5, "rate_scale": 4.0}
 
 
 @pytest.fixture(scope="module")
 def busy_core() -> SchedCore:
-    """8 envs after 120 random masked steps, observing through every queue view."""
-    core = SchedCore(8, workload=WORKLOAD, queue_views=VIEWS, view_size=4, running_window=12)
-    core.reset_envs(range(8), range(8))
-    rng = np.random.default_rng(0)
-    core.observe()
-    for _ in range(120):
-        core.step(sample_masked_actions(core.action_masks(), core.layout.action_nvec, rng))
-        core.observe()
-    return core
+    """8 envs after 200 random masked steps, observing through every queue view."""
+    view = {"queue_views": VIEWS, "view_size": 4, "running_window": 12}
+    return make_busy_core(8, 200, wait=0.5, workload=WORKLOAD, observation=view)
 
 
 def expected_view(sim, env: int, view: str, size: int) -> list[int]:
@@ -57,7 +52,7 @@ def expected_running(sim, env: int, size: int) -> list[int]:
 
 def test_every_view_shows_what_a_loop_chooses(busy_core: SchedCore) -> None:
     core, sim = busy_core, busy_core.sim
-    size = core.layout.view_size
+    size = core.config.observation.view_size
     slots = core.slots()
     assert (sim.state == PREEMPTED).any() and sim.is_long.any()  # the views have work
     for env in range(core.num_envs):
@@ -65,15 +60,14 @@ def test_every_view_shows_what_a_loop_chooses(busy_core: SchedCore) -> None:
             row = slots[env, k * size : (k + 1) * size]
             assert row[row >= 0].tolist() == expected_view(sim, env, view, size), (env, view)
             assert (row[(row >= 0).sum() :] == -1).all()
-        running = slots[env, core.layout.queue_window :]
+        running = slots[env, core.layout.queue_rows :]
         shown = running[running >= 0].tolist()
-        assert shown == expected_running(sim, env, core.layout.running_window), env
+        assert shown == expected_running(sim, env, core.layout.running_rows), env
 
 
 def test_row_start_requirements_match_the_placement_helper(busy_core: SchedCore) -> None:
     core, sim = busy_core, busy_core.sim
-    rows = core._rows
-    assert rows is not None
+    rows = core.row_view
     need, k, fixed = rows.start_requirements(sim)
     env, col = np.nonzero(rows.present)
     # the rows include requests kept on GPU and decodes swapped to host
@@ -86,25 +80,22 @@ def test_row_start_requirements_match_the_placement_helper(busy_core: SchedCore)
     np.testing.assert_array_equal(fixed[env, col], ref_fixed)
 
 
-def test_masks_after_a_step_without_observe_use_the_current_state() -> None:
-    core = SchedCore(2, workload={"num_requests": 24})
+def test_rows_and_masks_after_a_step_describe_the_state_after_it() -> None:
+    core = SchedCore(2, {"workload": {"num_requests": 24, "rate_scale": 4.0}})
     core.reset_envs(range(2), [1, 2])
-    nvec = core.layout.action_nvec
-    queue = core.layout.queue_window
-
-    def slot_masks() -> np.ndarray:
-        return core.action_masks()[:, nvec[0] : nvec[0] + nvec[1]]
-
+    layout = core.layout
     rng = np.random.default_rng(0)
-    core.observe()
-    while not slot_masks()[0, queue:].any():  # until env 0 shows a running request
-        core.step(sample_masked_actions(core.action_masks(), nvec, rng))
-        core.observe()
-    slot = queue + int(np.flatnonzero(slot_masks()[0, queue:])[0])
-    actions = np.zeros((2, 6), dtype=np.int64)
-    actions[0, :2] = (Op.PREEMPT, slot)
-    _, _, _, invalid, _ = core.step(actions)
-    assert not invalid[0]
-    # no observe(): the row still shows the request, which is no longer running
-    assert core.sim.state[0, core.slots()[0, slot]] == PREEMPTED
-    assert not slot_masks()[0, slot]
+    keep_running = layout.preempt(np.arange(layout.running_rows), 0)
+    while not core.action_masks()[0, keep_running].any():  # env 0 shows a running request
+        core.step(sample_masked_actions(core.action_masks(), rng))
+    row = int(np.flatnonzero(core.action_masks()[0, keep_running])[0])
+    req = core.slots()[0, layout.queue_rows + row]
+    result = core.step(np.array([keep_running[row], 0]))
+    assert not result.invalid[0] and core.sim.state[0, req] == PREEMPTED
+    assert core.sim.clock[0] == core.sim.acted_at[0, req]  # same instant: a decision point
+    slots = core.slots()[0]
+    assert req not in slots[layout.queue_rows :]  # no longer among the running rows
+    shown = np.flatnonzero(slots[: layout.queue_rows] == req)
+    assert shown.size  # now queued, on view ...
+    starts = layout.start(shown[:, None, None], np.arange(layout.placements)[:, None], [0, 1])
+    assert not core.action_masks()[0, starts.ravel()].any()  # ... but not again this instant

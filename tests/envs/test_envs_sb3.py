@@ -16,7 +16,7 @@ import pecgym  # noqa: F401  (registers the env ids)
 from pecgym.envs.sampling import sample_masked_actions
 from pecgym.envs.sb3 import SB3VecEnv, make_sb3_vec_env
 
-ENV_ID = "pecgym/ConvBusy-v0"
+ENV_ID = "pecgym/ConvBusy-v1"
 SMALL = {"source": "synthetic:conv", "num_requests": 10, "rate_scale": 4.0}
 
 
@@ -26,7 +26,7 @@ def step(adapter: SB3VecEnv, actions: np.ndarray):
 
 
 def masked(adapter: SB3VecEnv, rng: np.random.Generator) -> np.ndarray:
-    return sample_masked_actions(adapter.action_masks(), adapter.action_space.nvec, rng)
+    return sample_masked_actions(adapter.action_masks(), rng)
 
 
 def test_reset_and_step_are_batched() -> None:
@@ -61,13 +61,17 @@ def test_seed_then_reset_seeds_env_i_with_seed_plus_i() -> None:
             np.testing.assert_array_equal(obs[key][i], s_obs[key])
 
 
-def run_until_done(adapter: SB3VecEnv, steps: int, rng: np.random.Generator):
-    """Step with masked random actions; per env, the rewards of its current episode and the
-    infos of every finished episode (with the summed rewards it reported)."""
+def run_until_done(adapter: SB3VecEnv, steps: int, rng: np.random.Generator | None):
+    """Step with masked random actions (``rng`` None: always WAIT); per env, the rewards of
+    its current episode and the infos of every finished episode (with the summed rewards
+    it reported)."""
     running = [[] for _ in range(adapter.num_envs)]
     finished: list[tuple[int, dict, float, int]] = []
     for _ in range(steps):
-        _, reward, dones, infos = step(adapter, masked(adapter, rng))
+        actions = (
+            np.zeros(adapter.num_envs, dtype=np.int64) if rng is None else masked(adapter, rng)
+        )
+        _, reward, dones, infos = step(adapter, actions)
         for i in range(adapter.num_envs):
             running[i].append(float(reward[i]))
             if dones[i]:
@@ -84,7 +88,7 @@ def test_episode_end_infos_terminated() -> None:
     adapter = make_sb3_vec_env(ENV_ID, 2, workload=SMALL)
     adapter.seed(0)
     adapter.reset()
-    finished = run_until_done(adapter, 300, np.random.default_rng(0))
+    finished = run_until_done(adapter, 3000, np.random.default_rng(0))
     assert len(finished) >= 2
     for _, info, total, length in finished:
         terminal = info["terminal_observation"]
@@ -101,16 +105,17 @@ def test_episode_end_infos_terminated() -> None:
 
 
 def test_episode_end_infos_truncated() -> None:
-    adapter = make_sb3_vec_env(ENV_ID, 2, workload=SMALL, max_episode_steps=20)
+    """A policy that only waits is truncated at the horizon (last arrival + drain time)."""
+    adapter = make_sb3_vec_env(ENV_ID, 2, workload=SMALL, cluster={"drain_time": 2.0})
     adapter.reset()
-    finished = run_until_done(adapter, 45, np.random.default_rng(1))
-    assert len(finished) == 4  # each env truncated at steps 20 and 40
+    finished = run_until_done(adapter, 40, None)
+    assert len(finished) >= 2
     for _, info, _, length in finished:
-        assert length == 20
         assert info["TimeLimit.truncated"] is True
-        assert info["episode"]["l"] == 20
-        assert info["episode_metrics"]["steps"] == 20
-        assert info["episode_metrics"]["completed"] < SMALL["num_requests"]
+        assert info["episode"]["l"] == length == info["episode_metrics"]["steps"]
+        metrics = info["episode_metrics"]
+        assert metrics["completed"] == 0 and metrics["truncated"]
+        assert info["episode"]["r"] == pytest.approx(-metrics["objective"], rel=1e-5)
 
 
 def test_masks_through_env_method_and_sb3_contrib() -> None:
@@ -128,7 +133,7 @@ def test_masks_through_env_method_and_sb3_contrib() -> None:
     assert len(adapter.env_method("action_masks", indices=[2])) == 1
     assert is_masking_supported(adapter)
     stacked = get_action_masks(adapter)
-    assert stacked.shape == (n, int(adapter.action_space.nvec.sum()))
+    assert stacked.shape == (n, adapter.action_space.n)
     np.testing.assert_array_equal(stacked, expected)
 
 
@@ -158,10 +163,7 @@ def test_maskable_ppo_trains_and_logs_to_tensorboard(tmp_path: Path) -> None:
     obs = adapter.reset()
     masks = get_action_masks(adapter)
     actions, _ = model.predict(obs, action_masks=masks, deterministic=True)
-    assert actions.shape == (4, 6)
-    # every chosen value is allowed by its field's mask
-    bounds = np.concatenate(([0], np.cumsum(adapter.action_space.nvec)))
-    for field in range(6):
-        assert masks[np.arange(4), bounds[field] + actions[:, field]].all()
+    assert actions.shape == (4,)
+    assert masks[np.arange(4), actions].all()  # every chosen action is allowed
     _, _, _, infos = step(adapter, actions)
     assert len(infos) == 4

@@ -167,8 +167,16 @@ def test_unstarted_requests_count_as_waiting_until_the_end() -> None:
     assert s["starved_long"] == 1
     assert s["starvation_rate"] == pytest.approx(1 / 3)
     assert s["slo_attainment"] == 0.0
-    assert math.isnan(s["ttft.p50"]) and s["throughput_rps"] == 0.0
+    # never served, yet counted: censored at the end, their waits so far (2, 1.5, 0.05 s)
+    assert s["ttft.p50"] == pytest.approx(1.5) and s["queueing_delay.mean"] == pytest.approx(
+        (2.0 + 1.5 + 0.05) / 3
+    )
+    assert s["jct.p99"] == pytest.approx(np.percentile([2.0, 1.5, 0.05], 99))
+    assert math.isnan(s["tbt.mean"])  # no request has a first token
+    assert s["throughput_rps"] == 0.0
     assert s["gpu_idle_rate"] == 1.0
     frame = request_frame(sim)
     assert frame["state"].tolist() == ["waiting", "waiting", "waiting", "pending"]
-    assert frame["queueing_delay"].isna().all()
+    assert frame["queueing_delay"].tolist()[:3] == pytest.approx([2.0, 1.5, 0.05])
+    assert np.isnan(frame["queueing_delay"].iloc[3])  # never arrived
+    assert frame["censored"].tolist() == [True, True, True, False]

@@ -4,47 +4,38 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import busy_core
 
-from pecgym.envs.core import SchedCore
-from pecgym.envs.sampling import sample_masked_actions
-from pecgym.sim.placement import (
-    choose_starts,
-    feasible_starts,
-    least_loaded_start,
-    start_requirements,
-)
+from pecgym.sim.placement import best_group, needs_prefill_slot, start_requirements
 from pecgym.sim.state import DECODING, KEEP, PREEMPTED
 
 
 @pytest.fixture(scope="module")
 def busy_sim():
     """A batch of 8 envs after 150 random masked steps (SP groups, pauses, swaps)."""
-    core = SchedCore(8, workload={"num_requests": 96, "long_fraction": 0.1})
-    core.reset_envs(range(8), range(8))
-    rng = np.random.default_rng(0)
-    nvec = core.layout.action_nvec
-    for _ in range(150):
-        core.step(sample_masked_actions(core.action_masks(), nvec, rng))
-        core.observe()
-    return core.sim
+    return busy_core(8, 150).sim
 
 
-def queued_heads(sim):
-    queued = sim.queued()
-    env = np.flatnonzero(queued.any(axis=1))
-    return env, queued[env].argmax(axis=1)
-
-
-def test_choose_starts_is_idle_first_then_any_group(busy_sim) -> None:
+def test_best_group_is_the_least_loaded_feasible_group(busy_sim) -> None:
     sim = busy_sim
-    env, req = queued_heads(sim)
+    queued = sim.queued()
+    env, req = np.nonzero(queued)
     assert env.size
-    need, k, _ = start_requirements(sim, env, req)
-    idle = least_loaded_start(sim, env, feasible_starts(sim, env, need, k), k)
-    anywhere = least_loaded_start(sim, env, feasible_starts(sim, env, need, k, allow_busy=True), k)
-    for preempt in (np.zeros(env.size, bool), np.ones(env.size, bool)):
-        expected = np.where(idle >= 0, idle, np.where(preempt, anywhere, -1))
-        assert np.array_equal(choose_starts(sim, env, need, k, preempt), expected)
+    lo, n = best_group(sim, env, req)
+    need, k, fixed = start_requirements(sim, env, req)
+    slot = needs_prefill_slot(sim, env, req)
+    free, used = sim.kv_free(), sim.kv_used()
+    for j in range(env.size):
+        e = env[j]
+        options = []
+        for g in range(sim.num_instances - k[j] + 1):
+            members = range(g, g + k[j])
+            room = all(free[e, i] >= need[j] / k[j] - 1e-9 for i in members)
+            idle = all(sim.prefill_req[e, i] < 0 for i in members) or not slot[j]
+            if room and idle and (fixed[j] < 0 or g == fixed[j]):
+                options.append((sum(used[e, i] for i in members), g))
+        want = min(options)[1] if options else -1
+        assert lo[j] == want and n[j] == k[j]
 
 
 def test_instance_load_matches_a_loop_over_requests(busy_sim) -> None:

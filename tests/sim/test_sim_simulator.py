@@ -191,11 +191,13 @@ def test_preempt_keep_holds_memory_and_resumes_progress() -> None:
     prefill = sim.cost.prefill_time(PROMPT)
     assert sim.kv_used()[0, 0] == PROMPT
     assert sim.prefill_done[0, 0] == pytest.approx(0.2 / prefill, rel=REL)
+    # one command per request and instant: no resume before time moves on
+    assert command(sim, Op.START, 0, lo=0) == Reject.ACTED
+    sim.advance()
+    assert sim.clock[0] == 0.5
     # a kept request may only resume where its KV cache is
     assert command(sim, Op.START, 0, lo=1) == Reject.BAD_INSTANCES
     assert command(sim, Op.START, 0, lo=0, n=2) == Reject.BAD_INSTANCES
-    sim.advance()
-    assert sim.clock[0] == 0.5
     start(sim, 0)
     run_policy(sim, FIFOPolicy())
     row = frame(sim).loc[0]
@@ -308,15 +310,16 @@ def test_preempt_decode_recompute_reprefills_prompt_and_output() -> None:
         assert sim.generated[0, 0] == np.floor(generated)
         assert sim.prefill_len[0, 0] == 3000 + np.floor(generated)
         assert sim.kv_used()[0, 0] == 0.0
+        sim.advance()
         start(sim, 0, lo=1)
         assert sim.state[0, 0] == ReqState.PREFILLING
 
-    sim, _, generated = decode_then(recompute)
+    sim, _, generated = decode_then(recompute, pause_until=1.5)
     cost = sim.cost
     kept = np.floor(generated)
     reprefill = cost.prefill_time(3000 + kept)
     # the re-prefill yields the next token; the rest decode at the rate of the new context
-    expected = 1.0 + reprefill + (400 - kept - 1) * cost.decode_step_time(1, 3000 + kept)
+    expected = 1.5 + reprefill + (400 - kept - 1) * cost.decode_step_time(1, 3000 + kept)
     assert finish(sim) == pytest.approx(expected, rel=REL)
     row = frame(sim).loc[0]
     assert row["t_first_token"] < 1.0  # the first token stays where it was
@@ -353,10 +356,12 @@ def test_start_with_decode_to_moves_kv_after_prefill() -> None:
     assert row["migrations"] == 1 and sim.group_lo[0, 0] == 1
 
 
-def transferring(num_instances: int = 10) -> ClusterSim:
+def transferring(num_instances: int = 10, *later: float) -> ClusterSim:
     """Request 0 (30K tokens) has prefilled on instance 0 and its KV is on its way to
-    instance 8 (another node); request 1 keeps the env at a decision point."""
-    sim = make_sim((0.0, 30_000, 50), (0.0, 10, 1), num_instances=num_instances)
+    instance 8 (another node); request 1 keeps the env at a decision point; more requests
+    arrive at the ``later`` times."""
+    rows = [(0.0, 30_000, 50), (0.0, 10, 1), *((t, 10, 1) for t in later)]
+    sim = make_sim(*rows, num_instances=num_instances)
     sim.advance()
     start(sim, 0, lo=0, decode_to=8)
     sim.advance()
@@ -369,9 +374,12 @@ def transferring(num_instances: int = 10) -> ClusterSim:
 def test_keep_pause_does_not_skip_a_kv_transfer() -> None:
     plain = transferring()
     ready = plain.ready_at[0, 0]
+    during = (plain.clock[0] + ready) / 2
     run_out(plain)
-    paused = transferring()
+    paused = transferring(10, during)  # an arrival while the KV moves: a decision point
     assert command(paused, Op.PREEMPT, 0, mode=KEEP) == Reject.OK
+    paused.advance()
+    assert paused.clock[0] == during
     start(paused, 0, lo=8)
     assert paused.ready_at[0, 0] == ready  # still waits for the transfer to end
     run_out(paused)
@@ -386,16 +394,27 @@ def test_chained_migration_does_not_skip_a_kv_transfer() -> None:
 
 
 def test_keep_pause_does_not_skip_a_swap_in() -> None:
-    sim = make_sim((0.0, 3000, 400), (1.0, 10, 1), num_instances=2)
+    def swapped_back(*later: float) -> ClusterSim:
+        rows = [(0.0, 3000, 400), (1.0, 10, 1), *((t, 10, 1) for t in later)]
+        sim = make_sim(*rows, num_instances=2)
+        sim.advance()
+        start(sim, 0)
+        sim.advance()
+        assert command(sim, Op.PREEMPT, 0, mode=SWAP) == Reject.OK
+        sim.advance()  # copied to host
+        start(sim, 0)
+        return sim
+
+    probe = swapped_back()
+    ready, now = probe.ready_at[0, 0], probe.clock[0]
+    assert ready > now  # copying back
+    first, second = now + (ready - now) / 3, now + 2 * (ready - now) / 3
+    sim = swapped_back(first, second)  # arrivals during the copy back: decision points
     sim.advance()
-    start(sim, 0)
-    sim.advance()
-    assert command(sim, Op.PREEMPT, 0, mode=SWAP) == Reject.OK
-    sim.advance()  # copied to host
-    start(sim, 0)
-    ready = sim.ready_at[0, 0]
-    assert ready > sim.clock[0]  # copying back
+    assert sim.clock[0] == first
     assert command(sim, Op.PREEMPT, 0, mode=KEEP) == Reject.OK
+    sim.advance()
+    assert sim.clock[0] == second
     start(sim, 0)
     assert sim.ready_at[0, 0] == ready
 
@@ -549,11 +568,9 @@ def test_not_ready_and_kept_elsewhere_change_nothing(busy_sim: ClusterSim) -> No
     assert command(sim, Op.PREEMPT, 0, mode=KEEP) == Reject.OK
     before = snapshot(sim)
     assert command(sim, Op.START, 1, lo=1) == Reject.NOT_READY
-    assert command(sim, Op.START, 0, lo=1) == Reject.BAD_INSTANCES
-    assert command(sim, Op.START, 0, lo=0, n=2) == Reject.BAD_INSTANCES
+    assert command(sim, Op.START, 0, lo=0) == Reject.ACTED  # once per request and instant
+    assert command(sim, Op.PREEMPT, 1, mode=KEEP) == Reject.BAD_REQUEST
     assert_unchanged(sim, before)
-    start(sim, 0, lo=0)  # where it was: fine
-    assert sim.state[0, 0] == ReqState.PREFILLING
 
 
 def test_noop_changes_nothing_and_bad_env_indices_raise(busy_sim: ClusterSim) -> None:
@@ -643,8 +660,16 @@ class NeverActs:
         return Commands.empty(sim.num_envs).select(envs)
 
 
-def test_policy_that_never_acts_stalls_instead_of_looping() -> None:
-    sim = make_sim(*rows_every(1.0, 5))
+def test_policy_that_never_acts_is_truncated_after_the_drain_time() -> None:
+    sim = make_sim(*rows_every(1.0, 5), drain_time=60.0)
+    run_policy(sim, NeverActs())
+    assert sim.done and sim.truncated[0] and not sim.stalled[0]
+    assert sim.clock[0] == 4.0 + 60.0  # the last arrival, then the drain time
+    assert summarize(sim)["unfinished"] == 5
+
+
+def test_policy_that_never_acts_stalls_without_limits() -> None:
+    sim = make_sim(*rows_every(1.0, 5), drain_time=None)
     run_policy(sim, NeverActs())
     assert sim.done and sim.stalled[0] and not sim.truncated[0]
     assert sim.clock[0] == 4.0  # the last arrival; then nothing can happen
@@ -654,7 +679,7 @@ def test_policy_that_never_acts_stalls_instead_of_looping() -> None:
 
 
 def test_policy_that_never_acts_with_horizon_is_truncated() -> None:
-    sim = make_sim(*rows_every(1.0, 5), horizon=3.5)
+    sim = make_sim(*rows_every(1.0, 5), horizon=3.5, drain_time=None)
     run_policy(sim, NeverActs())
     assert sim.truncated[0] and not sim.stalled[0] and sim.clock[0] == 3.5
     assert summarize(sim)["not_arrived"] == 1

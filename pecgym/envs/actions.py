@@ -1,0 +1,274 @@
+"""The action codec: a flat ``Discrete`` over the decisions the env enumerates, with exact masks.
+
+Index layout (``Q`` queue rows, ``R`` running rows, ``I`` instances; rows as in the
+observation's ``requests``):
+
+=====================  ==================================================================
+``0``                  WAIT: let time run to the next decision point
+START ``(q, p, d)``    start or resume the request of queue row ``q``; placement ``p``:
+                       0 = auto (the least-loaded group of the size its KV needs with room
+                       and no prefill running), ``g + 1`` = the group starting at instance
+                       ``g`` (prefills running there are paused, KV kept); decode ``d``:
+                       0 = where the prefill ran, 1 = disaggregated (moved at the end of the
+                       prefill to the decode-pool instance with the most free KV)
+PREEMPT ``(r, m)``     pause the request of running row ``r``; ``m``: keep the KV on the
+                       GPUs, swap it to host memory, or drop it (recompute)
+MIGRATE ``(r, t)``     move the decode of running row ``r`` to instance ``t``
+=====================  ==================================================================
+
+START indices are ``1 + (q * (I + 1) + p) * 2 + d``, then ``R * 3`` PREEMPT indices, then
+``R * I`` MIGRATE indices. The group size is not a choice: it is what the request's KV needs
+(or its own group when its KV was kept), as in PecSched.
+
+Why a flat ``Discrete``: its mask says exactly which *whole* decisions are valid (a
+factored space's per-field masks cannot say which instance is allowed for which request), so
+a masked sample is always carried out. Every heuristic's decisions map onto it exactly
+(:func:`encode`), and "auto" placements let a learner start a request without learning
+placement first. Masks mirror the simulator's checks (:meth:`ClusterSim.check`); a test
+holds them equal on every candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pecgym.envs.rows import RowView
+from pecgym.sim.groups import window_all
+from pecgym.sim.placement import best_group, decode_pool_target, room_for
+from pecgym.sim.simulator import ClusterSim, Commands
+from pecgym.sim.state import DECODING, KEEP, PREEMPTED, PREFILLING, RECOMPUTE, SWAP, Op
+
+WAIT = 0
+MODES = (KEEP, SWAP, RECOMPUTE)
+MODE_NAMES = ("keep", "swap", "recompute")
+KINDS = ("wait", "start", "preempt", "migrate")
+
+
+@dataclass(frozen=True)
+class ActionLayout:
+    """Sizes and offsets of the flat action space."""
+
+    num_instances: int
+    queue_rows: int
+    running_rows: int
+
+    @property
+    def placements(self) -> int:
+        """Placement options per queue row: auto, then one per group start."""
+        return self.num_instances + 1
+
+    @property
+    def preempt_offset(self) -> int:
+        return 1 + self.queue_rows * self.placements * 2
+
+    @property
+    def migrate_offset(self) -> int:
+        return self.preempt_offset + self.running_rows * len(MODES)
+
+    @property
+    def size(self) -> int:
+        """Number of actions."""
+        return self.migrate_offset + self.running_rows * self.num_instances
+
+    def start(self, row, placement, disaggregate) -> np.ndarray:
+        """Index of START (queue row, placement, decode option)."""
+        return 1 + (np.asarray(row) * self.placements + placement) * 2 + disaggregate
+
+    def preempt(self, row, mode_index) -> np.ndarray:
+        """Index of PREEMPT (running row, mode index into :data:`MODES`)."""
+        return self.preempt_offset + np.asarray(row) * len(MODES) + mode_index
+
+    def migrate(self, row, target) -> np.ndarray:
+        """Index of MIGRATE (running row, target instance)."""
+        return self.migrate_offset + np.asarray(row) * self.num_instances + target
+
+    def split(self, actions: np.ndarray):
+        """``(kind, row, a, b)`` arrays for action indices: kind 0-3 (:data:`KINDS`), the
+        row (queue row for START, running row otherwise), and the option fields (START:
+        placement and decode; PREEMPT: mode index; MIGRATE: target)."""
+        actions = np.asarray(actions, dtype=np.int64)
+        kind = np.zeros(actions.shape, dtype=np.int64)
+        kind[actions >= 1] = 1
+        kind[actions >= self.preempt_offset] = 2
+        kind[actions >= self.migrate_offset] = 3
+        s = np.maximum(actions - 1, 0)
+        p = np.maximum(actions - self.preempt_offset, 0)
+        m = np.maximum(actions - self.migrate_offset, 0)
+        row = np.select(
+            [kind == 1, kind == 2, kind == 3],
+            [s // (2 * self.placements), p // len(MODES), m // self.num_instances],
+            0,
+        )
+        a = np.select(
+            [kind == 1, kind == 2, kind == 3],
+            [(s // 2) % self.placements, p % len(MODES), m % self.num_instances],
+            0,
+        )
+        b = np.where(kind == 1, s % 2, 0)
+        return kind, row, a, b
+
+    def describe(self, action: int) -> str:
+        """A readable name of one action index."""
+        if not 0 <= action < self.size:
+            raise ValueError(f"action {action} out of range [0, {self.size})")
+        kind, row, a, b = (int(x) for x in self.split(np.array([action])))
+        if kind == 0:
+            return "wait"
+        if kind == 1:
+            where = "auto" if a == 0 else f"group@{a - 1}"
+            return f"start q{row} {where}" + (" disaggregated" if b else "")
+        if kind == 2:
+            return f"preempt r{row} {MODE_NAMES[a]}"
+        return f"migrate r{row} -> {a}"
+
+
+def action_masks(sim: ClusterSim, rows: RowView, layout: ActionLayout) -> np.ndarray:
+    """``(N, size)`` bool: exactly the actions the env would carry out now."""
+    n, inst, q_rows = sim.num_envs, layout.num_instances, layout.queue_rows
+    out = np.zeros((n, layout.size), dtype=bool)
+    out[:, WAIT] = True
+    free = sim.kv_free()
+    env_of = np.repeat(np.arange(n), q_rows)
+
+    # START: every queue row x placement x decode
+    queue = slice(0, q_rows)
+    req = np.maximum(rows.slots[:, queue], 0).ravel()
+    listed = rows.present[:, queue].ravel() & ~sim.acted_now(env_of, req)
+    need, k, fixed = (part[:, queue].ravel() for part in rows.start_requirements(sim))
+    slot = _needs_slot(sim, rows, queue).ravel()
+    room = room_for(free[env_of], need, k)
+    on_slot = sim.prefill_req[env_of]
+    victim = np.maximum(on_slot, 0)
+    busy = on_slot >= 0
+    victim_free = ~busy | (sim.acted_at[env_of[:, None], victim] < sim.clock[env_of][:, None])
+    explicit = window_all(room & (victim_free | ~slot[:, None]), k)
+    idle = window_all(room & (~busy | ~slot[:, None]), k)
+    starts = np.arange(inst)[None, :]
+    kept = fixed >= 0
+    explicit &= ~kept[:, None] | (starts == fixed[:, None])
+    idle &= ~kept[:, None] | (starts == fixed[:, None])
+    place = np.concatenate((idle.any(axis=1)[:, None], explicit), axis=1) & listed[:, None]
+    pool = decode_pool_target(sim, env_of, req) >= 0
+    start = np.stack((place, place & (slot & pool)[:, None]), axis=2)
+    out[:, 1 : layout.preempt_offset] = start.reshape(n, -1)
+
+    # PREEMPT and MIGRATE: every running row
+    run = slice(q_rows, q_rows + layout.running_rows)
+    if layout.running_rows:
+        env_r = np.repeat(np.arange(n), layout.running_rows)
+        req_r = np.maximum(rows.slots[:, run], 0).ravel()
+        state = rows.state[:, run].ravel()
+        ready = rows.present[:, run].ravel() & ~sim.acted_now(env_r, req_r)
+        budget = sim.budget_left(env_r, req_r) >= 1
+        running = ready & ((state == PREFILLING) | (state == DECODING))
+        preempt = np.stack((running, running & budget, running & budget), axis=1)
+        out[:, layout.preempt_offset : layout.migrate_offset] = preempt.reshape(n, -1)
+        decoding = ready & (state == DECODING) & budget
+        here = (sim.group_n[env_r, req_r] == 1)[:, None] & (
+            sim.group_lo[env_r, req_r][:, None] == starts
+        )
+        fits = free[env_r] >= sim.kv_tokens[env_r, req_r][:, None]
+        migrate = decoding[:, None] & fits & ~here
+        out[:, layout.migrate_offset :] = migrate.reshape(n, -1)
+    return out
+
+
+def _needs_slot(sim: ClusterSim, rows: RowView, cols: slice) -> np.ndarray:
+    """Per row of ``cols``: does starting its request run a prefill (see
+    :func:`pecgym.sim.placement.needs_prefill_slot`)."""
+    resume_decode = (rows.state[:, cols] == PREEMPTED) & rows.take(sim.resume_decode)[:, cols]
+    return ~(resume_decode & (rows.mode[:, cols] != RECOMPUTE))
+
+
+def decode(sim: ClusterSim, rows: RowView, layout: ActionLayout, actions: np.ndarray) -> Commands:
+    """Simulator commands for one action per env (WAIT becomes NOOP). Only meaningful for
+    actions the masks allow; others may decode to commands the simulator rejects."""
+    n = sim.num_envs
+    kind, row, a, b = layout.split(actions)
+    envs = np.arange(n)
+    column = np.where(kind == 1, row, layout.queue_rows + row)
+    column = np.minimum(column, rows.slots.shape[1] - 1)
+    req = rows.slots[envs, column]
+    commands = Commands.empty(n)
+    commands.op[:] = np.array([Op.NOOP, Op.START, Op.PREEMPT, Op.MIGRATE])[kind]
+    commands.op[req < 0] = Op.NOOP
+    commands.req[:] = np.maximum(req, 0)
+
+    start = np.flatnonzero(commands.op == Op.START)
+    if start.size:
+        e, r = start, commands.req[start]
+        _, k, fixed = (part[e, column[e]] for part in rows.start_requirements(sim))
+        auto = a[e] == 0
+        lo = np.where(fixed >= 0, fixed, a[e] - 1)
+        if auto.any():
+            best, _ = best_group(sim, e[auto], r[auto])
+            lo[auto] = best
+        commands.lo[e] = lo
+        commands.n[e] = k
+        commands.mode[e] = np.where(auto, 0, KEEP)
+        target = decode_pool_target(sim, e, r)
+        commands.decode_to[e] = np.where(b[e] == 1, target, -1)
+    preempt = np.flatnonzero(commands.op == Op.PREEMPT)
+    commands.mode[preempt] = np.array(MODES)[np.minimum(a[preempt], len(MODES) - 1)]
+    migrate = np.flatnonzero(commands.op == Op.MIGRATE)
+    commands.lo[migrate] = a[migrate]
+    return commands
+
+
+def encode(
+    sim: ClusterSim, rows: RowView, layout: ActionLayout, commands: Commands
+) -> tuple[np.ndarray, np.ndarray]:
+    """Actions (one per env, WAIT for envs without a command) for simulator commands, and
+    per command whether it has an action with the same effect. A command that has none
+    (its request is not on view, its group is not the size its KV needs, its decode goes
+    elsewhere than the pool's choice, or it asks for a pause the action does not make)
+    becomes WAIT."""
+    actions = np.zeros(sim.num_envs, dtype=np.int64)
+    env = np.asarray(commands.env, dtype=np.int64)
+    op, req = np.asarray(commands.op), np.asarray(commands.req)
+    ok = op == Op.NOOP
+    q_rows = layout.queue_rows
+    slots = rows.slots[env]
+
+    start = np.flatnonzero(op == Op.START)
+    if start.size:
+        e, r = env[start], req[start]
+        hit = slots[start, :q_rows] == r[:, None]
+        row = hit.argmax(axis=1)
+        shown = hit.any(axis=1)
+        k = rows.start_requirements(sim)[1][e, row]
+        lo, size = commands.lo[start], commands.n[start]
+        target = decode_pool_target(sim, e, r)
+        to = commands.decode_to[start]
+        disaggregate = (to >= 0) & (to == target)
+        members = (np.arange(layout.num_instances)[None, :] >= lo[:, None]) & (
+            np.arange(layout.num_instances)[None, :] < (lo + size)[:, None]
+        )
+        slot = _needs_slot(sim, rows, slice(0, q_rows))[e, row]
+        busy = (members & (sim.prefill_req[e] >= 0)).any(axis=1) & slot
+        mode = commands.mode[start]
+        pause_ok = np.where(busy, mode == KEEP, (mode == 0) | (mode == KEEP))
+        valid = shown & (size == k) & ((to == -1) | disaggregate) & pause_ok & (lo >= 0)
+        placement = np.clip(lo, 0, layout.num_instances - 1) + 1
+        actions[e[valid]] = layout.start(row, placement, disaggregate.astype(np.int64))[valid]
+        ok[start] = valid
+    for code in (Op.PREEMPT, Op.MIGRATE):
+        pick = np.flatnonzero(op == code)
+        if not pick.size or not layout.running_rows:
+            continue
+        e, r = env[pick], req[pick]
+        hit = slots[pick, q_rows:] == r[:, None]
+        row = hit.argmax(axis=1)
+        if code == Op.PREEMPT:
+            mode = commands.mode[pick]
+            valid = hit.any(axis=1) & np.isin(mode, MODES)
+            index = layout.preempt(row, np.searchsorted(MODES, np.clip(mode, KEEP, RECOMPUTE)))
+        else:
+            target = commands.lo[pick]
+            valid = hit.any(axis=1) & (target >= 0) & (target < layout.num_instances)
+            index = layout.migrate(row, np.clip(target, 0, layout.num_instances - 1))
+        actions[e[valid]] = index[valid]
+        ok[pick] = valid
+    return actions, ok
