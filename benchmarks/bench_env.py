@@ -5,7 +5,7 @@ machine). ``us/step`` is one batched step and ``x N=1`` its cost in single-env s
 N envs the speed-up over SyncVectorEnv is about N / (x N=1). Targets: native at N=64 at
 least 30x SyncVectorEnv; native at N=256 at least 50,000 env steps/s.
 
-    python benchmarks/bench_env.py [--env pecgym/ClusterSched-v0] [--seconds 3]
+    python benchmarks/bench_env.py [--env pecgym/ClusterSched-v1] [--seconds 3]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pecgym  # noqa: F401  (registers the env ids)
 from pecgym.envs.sampling import sample_masked_actions
 
 
-def measure(env, masks_of, nvec, seconds: float, num_envs: int, seed: int = 0) -> float:
+def measure(env, masks_of, seconds: float, num_envs: int, seed: int = 0) -> float:
     """Env steps per second over about ``seconds`` of stepping (after a short warm-up)."""
     rng = np.random.default_rng(seed)
     _, info = env.reset(seed=seed)
@@ -29,7 +29,7 @@ def measure(env, masks_of, nvec, seconds: float, num_envs: int, seed: int = 0) -
     warmup = 20
     start = None
     while True:
-        actions = sample_masked_actions(masks, nvec, rng)
+        actions = sample_masked_actions(masks, rng)
         _, _, _, _, info = env.step(actions)
         masks = masks_of(env, info)
         steps += 1
@@ -53,7 +53,7 @@ def sync_masks(env, info):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="pecgym/ClusterSched-v0")
+    parser.add_argument("--env", default="pecgym/ClusterSched-v1")
     parser.add_argument("--sizes", default="1,16,64,256")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--sync-max", type=int, default=64, help="largest N for SyncVectorEnv")
@@ -64,13 +64,12 @@ def main() -> None:
     results = {}
     for n in sizes:
         native = gym.make_vec(args.env, num_envs=n, vectorization_mode="vector_entry_point")
-        nvec = native.single_action_space.nvec
-        fast = measure(native, native_masks, nvec, args.seconds, n)
+        fast = measure(native, native_masks, args.seconds, n)
         native.close()
         slow = float("nan")
         if n <= args.sync_max:
             sync = gym.make_vec(args.env, num_envs=n, vectorization_mode="sync")
-            slow = measure(sync, sync_masks, nvec, args.seconds, n)
+            slow = measure(sync, sync_masks, args.seconds, n)
             sync.close()
         results[n] = (fast, slow)
         ratio = fast / slow if slow == slow else float("nan")

@@ -58,6 +58,8 @@ def markdown(table: pd.DataFrame, columns: list[str]) -> str:
                 cells.append("-")
             elif c in ("slo_attainment", "starvation_rate", "gpu_idle_rate"):
                 cells.append(f"{value:.1%}")
+            elif c in ("completed", "unfinished"):
+                cells.append(f"{value:.0f}")
             else:
                 cells.append(f"{value:.4g}")
         lines.append(f"| {policy} | " + " | ".join(cells) + " |")
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         metric="ttft",
         which="ls",
         title=f"CDF of LS TTFT. {q_title}",
-        mark=(qllm.cluster["ttft_slo"], "TTFT SLO (3 s)"),
+        mark=(qllm.config.cluster.ttft_slo, "TTFT SLO (3 s)"),
     )
     checks = pd.concat([pec_checks.assign(study="pecsched"), q_checks.assign(study="qllm")])
     checks.to_csv(out / "claims.csv", index=False)

@@ -43,9 +43,10 @@ class ActionPolicy(Protocol):
     """An env-level policy: batched observation and action masks in, batched actions out.
 
     ``obs`` is the env's observation dict with a leading env axis, ``masks`` is
-    ``(N, sum(nvec))`` (see :meth:`pecgym.envs.core.SchedCore.action_masks`) and the result
-    is an integer array ``(N, 6)``. An optional ``bind(core)`` method is called once before
-    each run with the :class:`~pecgym.envs.core.SchedCore` (action sizes, episode seeds).
+    ``(N, num_actions)`` (see :meth:`pecgym.envs.core.SchedCore.action_masks`) and the
+    result is an integer array ``(N,)`` of action indices. An optional ``bind(core)`` method
+    is called once before each run with the :class:`~pecgym.envs.core.SchedCore` (action
+    layout, episode seeds).
     """
 
     name: str

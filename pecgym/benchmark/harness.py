@@ -6,8 +6,8 @@ step, every live env takes one action:
 
 * a Commands-level heuristic (:class:`~pecgym.baselines.base.Policy`) reads the simulator,
   decides :class:`~pecgym.sim.simulator.Commands`, and the harness encodes them as actions
-  with :meth:`SchedCore.encode` (a command whose request is not on view becomes a NOOP and
-  is counted in ``unencodable``);
+  with :meth:`SchedCore.encode` (a command with no action of the same effect becomes a WAIT
+  and is counted in ``unencodable``);
 * an action-level policy (:class:`~pecgym.baselines.base.ActionPolicy`: random, a learned
   agent) gets the observation and the action masks and returns actions.
 
@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from pecgym import baselines
 from pecgym.baselines.base import ActionPolicy, Policy, policy_env_overrides
 from pecgym.envs.config import EnvConfig
-from pecgym.envs.core import SchedCore, episode_step_bound
+from pecgym.envs.core import SchedCore, step_bound
 from pecgym.envs.scenarios import get_scenario
 from pecgym.sim.metrics import request_frame
 from pecgym.sim.state import Op
@@ -190,13 +190,12 @@ def step_limits(core: SchedCore, scenario: Scenario) -> np.ndarray:
     """Per env, the most steps its episode may take before the harness ends it."""
     if scenario.max_steps is not None:
         return np.full(core.num_envs, scenario.max_steps)
-    budget = core.config.cluster.move_budget
-    if budget is None:
+    try:
+        return np.array([step_bound(core, env) for env in range(core.num_envs)])
+    except ValueError as error:
         raise ValueError(
-            f"scenario {scenario.name!r}: with cluster.move_budget None episodes have no step "
-            "bound; set a budget or the scenario's max_steps"
-        )
-    return np.array([episode_step_bound(int(n), budget) for n in core.sim.num_requests])
+            f"scenario {scenario.name!r}: {error}; set the scenario's max_steps"
+        ) from None
 
 
 def _run_one(
@@ -237,6 +236,7 @@ def _run_one(
                     invalid_actions=int(invalid[env]),
                     unencodable=int(unencodable[env]),
                     sp_method=config.cluster.sp_method,
+                    workload_source=config.workload.source,
                     config_digest=config.digest(),
                 )
                 row["return"] = float(returns[env])

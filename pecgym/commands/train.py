@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         save_path=args.save,
         progress_bar=args.progress,
         torch_threads=args.threads,
+        action_prior=args.action_prior,
         verbose=1 if args.verbose else 0,
         **ppo_kwargs,
     )
@@ -108,6 +109,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--learning-rate", type=float, help="learning rate")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for MLPs)"
+    )
+    parser.add_argument(
+        "--action-prior",
+        type=float,
+        default=3.0,
+        help="initial logit of WAIT and of auto-placed starts (0: uniform; default 3)",
     )
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     parser.add_argument("--verbose", action="store_true", help="print SB3's training log")

@@ -2,7 +2,7 @@
 
 from pecgym.envs.actions import ActionLayout
 from pecgym.envs.config import EnvConfig, ObservationConfig, RewardConfig, SeedConfig
-from pecgym.envs.core import SchedCore, episode_step_bound
+from pecgym.envs.core import SchedCore, episode_step_bound, step_bound
 from pecgym.envs.observation import GLOBAL_FEATURES, INSTANCE_FEATURES, REQUEST_FEATURES
 from pecgym.envs.registration import register_envs
 from pecgym.envs.scenarios import SCENARIOS, ScenarioSpec, get_scenario
@@ -26,4 +26,5 @@ __all__ = [
     "episode_step_bound",
     "get_scenario",
     "register_envs",
+    "step_bound",
 ]

@@ -72,6 +72,11 @@ class ActionLayout:
         """Number of actions."""
         return self.migrate_offset + self.running_rows * self.num_instances
 
+    @property
+    def kind_bounds(self) -> np.ndarray:
+        """Start index of each kind's block (:data:`KINDS` order), then :attr:`size`."""
+        return np.array([0, 1, self.preempt_offset, self.migrate_offset, self.size])
+
     def start(self, row, placement, disaggregate) -> np.ndarray:
         """Index of START (queue row, placement, decode option)."""
         return 1 + (np.asarray(row) * self.placements + placement) * 2 + disaggregate
@@ -89,31 +94,23 @@ class ActionLayout:
         row (queue row for START, running row otherwise), and the option fields (START:
         placement and decode; PREEMPT: mode index; MIGRATE: target)."""
         actions = np.asarray(actions, dtype=np.int64)
-        kind = np.zeros(actions.shape, dtype=np.int64)
-        kind[actions >= 1] = 1
-        kind[actions >= self.preempt_offset] = 2
-        kind[actions >= self.migrate_offset] = 3
-        s = np.maximum(actions - 1, 0)
-        p = np.maximum(actions - self.preempt_offset, 0)
-        m = np.maximum(actions - self.migrate_offset, 0)
-        row = np.select(
-            [kind == 1, kind == 2, kind == 3],
-            [s // (2 * self.placements), p // len(MODES), m // self.num_instances],
-            0,
-        )
-        a = np.select(
-            [kind == 1, kind == 2, kind == 3],
-            [(s // 2) % self.placements, p % len(MODES), m % self.num_instances],
-            0,
-        )
-        b = np.where(kind == 1, s % 2, 0)
+        bounds = self.kind_bounds
+        kind = np.searchsorted(bounds[1:-1], actions, side="right")
+        local = actions - bounds[kind]
+        # per kind: options per row, the step between option values, and how many there are
+        per_row = np.array([1, 2 * self.placements, len(MODES), self.num_instances])
+        step = np.array([1, 2, 1, 1])
+        values = np.array([1, self.placements, len(MODES), self.num_instances])
+        row = local // per_row[kind]
+        a = (local // step[kind]) % values[kind]
+        b = np.where(kind == 1, local % 2, 0)
         return kind, row, a, b
 
     def describe(self, action: int) -> str:
         """A readable name of one action index."""
         if not 0 <= action < self.size:
             raise ValueError(f"action {action} out of range [0, {self.size})")
-        kind, row, a, b = (int(x) for x in self.split(np.array([action])))
+        kind, row, a, b = (int(x) for x in self.split(np.int64(action)))
         if kind == 0:
             return "wait"
         if kind == 1:
@@ -199,17 +196,19 @@ def decode(sim: ClusterSim, rows: RowView, layout: ActionLayout, actions: np.nda
     start = np.flatnonzero(commands.op == Op.START)
     if start.size:
         e, r = start, commands.req[start]
-        _, k, fixed = (part[e, column[e]] for part in rows.start_requirements(sim))
+        k = rows.start_requirements(sim)[1][e, column[e]]
         auto = a[e] == 0
-        lo = np.where(fixed >= 0, fixed, a[e] - 1)
+        lo = a[e] - 1
         if auto.any():
-            best, _ = best_group(sim, e[auto], r[auto])
-            lo[auto] = best
+            lo[auto] = best_group(sim, e[auto], r[auto])[0]
         commands.lo[e] = lo
         commands.n[e] = k
         commands.mode[e] = np.where(auto, 0, KEEP)
-        target = decode_pool_target(sim, e, r)
-        commands.decode_to[e] = np.where(b[e] == 1, target, -1)
+        # disaggregated: the pool's choice; a request with no prefill to run, or no pool
+        # instance with room, has no such option (-2: an invalid target)
+        slot = _needs_slot(sim, rows, slice(0, layout.queue_rows))[e, column[e]]
+        target = np.where(slot, decode_pool_target(sim, e, r), -1)
+        commands.decode_to[e] = np.where(b[e] == 1, np.where(target >= 0, target, -2), -1)
     preempt = np.flatnonzero(commands.op == Op.PREEMPT)
     commands.mode[preempt] = np.array(MODES)[np.minimum(a[preempt], len(MODES) - 1)]
     migrate = np.flatnonzero(commands.op == Op.MIGRATE)

@@ -17,6 +17,7 @@ Episodes end by themselves: when every request is done (terminated) or at the ho
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,13 @@ class StepResult:
     breakdown: dict[str, np.ndarray]
 
 
-def episode_step_bound(num_requests: int, move_budget: int | None, evictions: int = 0) -> int:
+def episode_step_bound(
+    num_requests: int,
+    move_budget: int | None,
+    evictions: int = 0,
+    horizon: float = 0.0,
+    gap: float | None = None,
+) -> int:
     """The most steps an episode of ``num_requests`` requests can take, for any policy.
 
     An instant holds at most ``N + 1`` steps (each request is commanded at most once, then
@@ -64,16 +71,33 @@ def episode_step_bound(num_requests: int, move_budget: int | None, evictions: in
     ``N`` completions, a prefill end per prefill run (``N`` first runs, one per recompute:
     ``N * B`` by policy, plus the engine's evictions ``V``), a KV transfer per prefill end
     and per migration (``N * B``), a swap out and a swap in per swap (``2 * N * B``), a
-    full-memory event per eviction and the horizon: ``E = 4N + 5NB + 3V + 1``. So an
-    episode has at most ``(N + 1) * E`` steps. ``B`` is ``cluster.move_budget`` (it has no
-    bound without one); ``V`` is at most the output tokens of the requests (every prefill
-    after an eviction yields a token) and 0 in practice.
+    full-memory event per eviction, the horizon, and with a decision gap ``g`` one tick per
+    ``g`` seconds up to the horizon ``H``: ``E = 4N + 5NB + 3V + 1 + ceil(H / g)``. So an
+    episode has at most ``(N + 1) * E`` steps. ``B`` is ``cluster.move_budget`` (no bound
+    without one); ``V`` is at most the output tokens of the requests (every prefill after an
+    eviction yields a token) and 0 in practice; ``H`` is ``cluster.drain_time`` after the
+    last arrival.
     """
     if move_budget is None:
         raise ValueError("episodes have no step bound without cluster.move_budget")
     n, b = num_requests, move_budget
-    events = 4 * n + 5 * n * b + 3 * evictions + 1
+    ticks = 0 if gap is None else math.ceil(horizon / gap)
+    if ticks and not math.isfinite(horizon):
+        raise ValueError("episodes have no step bound with a decision gap and no horizon")
+    events = 4 * n + 5 * n * b + 3 * evictions + 1 + ticks
     return (n + 1) * events
+
+
+def step_bound(core: SchedCore, env: int) -> int:
+    """:func:`episode_step_bound` of env ``env``'s current episode."""
+    sim, cluster = core.sim, core.config.cluster
+    return episode_step_bound(
+        int(sim.num_requests[env]),
+        cluster.move_budget,
+        int(sim.evictions[env].sum()),
+        float(sim.horizon_at[env]),
+        cluster.max_decision_gap,
+    )
 
 
 class SchedCore:
@@ -171,17 +195,18 @@ class SchedCore:
         if sim is None:
             raise RuntimeError("reset before stepping")
         actions = self.check_actions(actions)
-        envs = np.arange(self.num_envs)
         live = ~sim.finished
-        invalid = ~self.action_masks()[envs, actions] & live
         t0, start = sim.clock.copy(), sim.window().start
         commands = codec.decode(sim, self._rows, self.layout, actions)
-        acting = ~invalid & live & (commands.op != Op.NOOP)
+        # an action is valid iff the simulator accepts the command it decodes to (what the
+        # masks say, tested on every action): the simulator checks the chosen ones and
+        # carries out those it accepts
         reject = np.zeros(self.num_envs, dtype=np.int64)
-        act = np.flatnonzero(acting)
+        act = np.flatnonzero(live & (commands.op != Op.NOOP))
         if act.size:
             reject[act] = sim.apply(commands.select(act))
-            invalid |= reject != Reject.OK  # a mask never allows these (tested)
+        reject[live & (commands.op == Op.NOOP) & (actions != codec.WAIT)] = Reject.BAD_REQUEST
+        invalid = reject != Reject.OK
         moving = (commands.op == Op.NOOP) | invalid | ~sim.at_decision
         sim.advance(moving & live)
         self.steps += live

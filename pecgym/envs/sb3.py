@@ -3,7 +3,8 @@
 Same-step autoreset in SB3's convention: a finished env's last observation is in
 ``info["terminal_observation"]``, truncation in ``info["TimeLimit.truncated"]``; episode
 return and length in ``info["episode"]`` (as SB3's Monitor writes them) and the simulator's
-summary in ``info["episode_metrics"]``. ``env_method("action_masks")`` returns one mask per env.
+summary in ``info["episode_metrics"]``. Every step's info says ``invalid_action``.
+``env_method("action_masks")`` returns one mask per env.
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ class SB3VecEnv(VecEnv):
         self._returns += reward
         self._lengths += 1
         dones = terminated | truncated
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        infos: list[dict[str, Any]] = [
+            {"invalid_action": bool(flag)} for flag in info["invalid_action"]
+        ]
         for i in np.flatnonzero(dones):
             final = info["final_info"]
-            infos[i] = {
+            infos[i] |= {
                 "terminal_observation": info["final_obs"][i],
                 "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
                 "episode": {
@@ -66,7 +69,7 @@ class SB3VecEnv(VecEnv):
         return observation, reward.astype(np.float32), dones, infos
 
     def action_masks(self) -> np.ndarray:
-        """``(num_envs, sum(nvec))`` masks of the current observations."""
+        """``(num_envs, num_actions)`` masks of the current observations."""
         return self.env.action_masks()
 
     def close(self) -> None:

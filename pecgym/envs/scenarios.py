@@ -52,61 +52,58 @@ SCENARIOS: dict[str, ScenarioSpec] = {
         ScenarioSpec(
             "ConvBusy-v1",
             {
-                "cluster": {"model": "llama-3-8b", "gpu": "a100", "num_instances": 4},
-                "workload": {"source": "synthetic:conv", "num_requests": 256, "rate_scale": 6.0},
+                "cluster": {"num_instances": 4},
+                "workload": {"source": "synthetic:conv", "num_requests": 256, "rate_scale": 12.0},
                 "reward": {"objective": "slowdown"},
                 "seeds": _TEST,
             },
-            "Short conversation requests on a small cluster at high load: who goes first "
-            "when every instance is busy.",
+            "A burst of conversation requests (12x the trace's rate) on 4 instances: queues "
+            "form at once, and the order and placement of requests decide their slowdown.",
         ),
         ScenarioSpec(
             "LongMix-v1",
             {
-                "cluster": {"model": "llama-3-8b", "gpu": "a100", "num_instances": 16},
+                "cluster": {"num_instances": 16},
                 "workload": {
                     "source": "synthetic:conv",
-                    "num_requests": 256,
-                    "rate_scale": 4.0,
+                    "num_requests": 512,
+                    "rate_scale": 3.0,
                     "long_fraction": 0.02,
                 },
                 "reward": {"objective": "slowdown"},
                 "seeds": _TEST,
             },
-            "PecSched's setting in small: 2% of inputs rescaled to 100K-500K tokens on "
-            "sequence-parallel groups, short requests stuck behind them.",
+            "PecSched's setting in small: conversation requests at 3x the trace's rate, 2% of "
+            "inputs rescaled to 100K-500K tokens on sequence-parallel groups; short requests "
+            "get stuck behind them unless long prefills are paused or passed.",
         ),
         ScenarioSpec(
             "CodeBursty-v1",
             {
-                "cluster": {"model": "llama-3-8b", "gpu": "a100", "num_instances": 8},
-                "workload": {"source": "synthetic:code", "num_requests": 256, "rate_scale": 2.0},
+                "cluster": {"num_instances": 8},
+                "workload": {"source": "synthetic:code", "num_requests": 256, "rate_scale": 4.0},
                 "reward": {"objective": "slowdown"},
                 "seeds": _TEST,
             },
-            "Bursty code-completion traffic: long prompts, short outputs, arrivals in bursts.",
+            "Bursty code-completion traffic at 4x the trace's rate on 8 instances: long "
+            "prompts, short outputs, arrivals in bursts.",
         ),
         ScenarioSpec(
             "LSMix-v1",
             {
-                "cluster": {
-                    "model": "llama-3-8b",
-                    "gpu": "a100",
-                    "num_instances": 2,
-                    "ttft_slo": 3.0,
-                    "be_ttft_slo": 30.0,
-                },
+                "cluster": {"num_instances": 2, "ttft_slo": 3.0, "be_ttft_slo": 10.0},
                 "workload": {
                     "source": "synthetic:conv",
                     "num_requests": 256,
-                    "rate_scale": 3.0,
+                    "rate_scale": 16.0,
                     "ls_fraction": 0.2,
                 },
                 "reward": {"objective": "slo_violations"},
                 "seeds": _TEST,
             },
-            "QLLM's setting: 20% latency-sensitive requests (3 s TTFT SLO) among best-effort "
-            "ones (30 s), on a loaded cluster.",
+            "QLLM's setting: a burst of conversation requests (16x the trace's rate) on 2 "
+            "instances, 20% latency-sensitive (3 s TTFT SLO, weighted 4x) among best-effort "
+            "ones (10 s).",
         ),
     )
 }

@@ -42,8 +42,9 @@ class ClusterConfig:
             limit, an env whose requests wait with nothing left to happen ends as stalled.
         max_decision_gap: while requests are queued, the policy is asked again at least this
             often (simulated seconds), so waiting on an idle cluster is a choice with a cost,
-            not a dead end. ``None``: an env with queued requests and nothing left to happen
-            is ended as stalled.
+            not a jump to the horizon. ``None``: waiting runs to the next event, and an env
+            with queued requests and nothing left to happen ends at its horizon (stalled
+            without one).
         move_budget: per request, how many costly moves a policy may make: preemptions that
             swap or recompute the KV cache, and migrations (each causes a later event: a copy,
             a transfer or a prefill). Pauses that keep the KV on the GPUs are free. ``None``:
@@ -71,7 +72,7 @@ class ClusterConfig:
     decision_interval: float | None = None
     horizon: float | None = None
     drain_time: float | None = 300.0
-    max_decision_gap: float | None = None
+    max_decision_gap: float | None = 1.0
     move_budget: int | None = 4
     decode_pool: float = 0.125
     memory_utilization: float = 0.9

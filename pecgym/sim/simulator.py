@@ -489,6 +489,7 @@ class ClusterSim:
         stalled = active & ~np.isfinite(t_next)
         if stalled.any():
             self.stalled |= stalled
+            self.truncated |= stalled  # it ends with requests unfinished
             self.finished |= stalled
             active = active & ~stalled
             t_next = np.where(stalled, now, t_next)

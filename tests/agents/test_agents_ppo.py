@@ -30,7 +30,7 @@ from pecgym.agents import (
 )
 from pecgym.baselines import FIFOPolicy, run_policy
 from pecgym.cli import main
-from pecgym.envs.core import episode_step_bound
+from pecgym.envs.core import step_bound
 from pecgym.envs.sampling import sample_masked_actions
 from pecgym.sim.metrics import summarize
 from pecgym.sim.simulator import ClusterSim
@@ -127,7 +127,7 @@ def test_loaded_agent_runs_an_episode_on_the_env(trained) -> None:
     (metrics,) = run_episodes(policy, env, episodes=1, seed=123)
     assert metrics["episode_seed"] == 123
     assert metrics["requests"] == WORKLOAD["num_requests"]
-    assert 1 <= metrics["steps"] <= episode_step_bound(8, env.unwrapped.config.cluster.move_budget)
+    assert 1 <= metrics["steps"] <= step_bound(env.unwrapped.core, 0)
     assert metrics["completed"] + metrics["unfinished"] + metrics["not_arrived"] == 8
 
     # under Gymnasium's TimeLimit the episode ends without the env's info; the metrics are
@@ -238,3 +238,23 @@ def test_importing_agents_does_not_import_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_the_action_prior_favours_waiting_and_auto_starts() -> None:
+    from sb3_contrib import MaskablePPO
+
+    from pecgym.agents.ppo import set_action_prior
+    from pecgym.envs.sb3 import make_sb3_vec_env
+
+    torch.set_num_threads(1)
+    venv = make_sb3_vec_env(ENV_ID, 2, workload=WORKLOAD)
+    model = MaskablePPO("MultiInputPolicy", venv, seed=0, device="cpu")
+    layout = venv.env.core.layout
+    set_action_prior(model, layout, 3.0)
+    observation, _ = model.policy.obs_to_tensor(venv.reset())
+    probs = model.policy.get_distribution(observation).distribution.probs[0].detach().numpy()
+    favoured = np.zeros(layout.size, dtype=bool)
+    favoured[0] = True
+    favoured[layout.start(np.arange(layout.queue_rows), 0, 0)] = True
+    # e^3 = 20: every favoured action is about 20 times as likely as any other
+    assert probs[favoured].min() > 15 * probs[~favoured].max()

@@ -151,6 +151,7 @@ def test_truncation_at_the_drain_time_is_deterministic() -> None:
     rewards, truncated, metrics, arrival = first
     assert truncated and metrics["truncated"] and metrics["completed"] == 0
     assert metrics["sim_time"] == arrival.max() + 5.0
-    assert len(rewards) <= 12 + 1  # one step per arrival instant, then the horizon
+    # one step per arrival and per decision-gap tick while requests wait
+    assert len(rewards) <= 12 + int(np.ceil(metrics["sim_time"])) + 1
     assert rewards == second[0] and same_metrics(metrics, second[2])
     assert sum(rewards) == pytest.approx(-metrics["objective"], rel=1e-6)

@@ -167,3 +167,24 @@ def test_maskable_ppo_trains_and_logs_to_tensorboard(tmp_path: Path) -> None:
     assert masks[np.arange(4), actions].all()  # every chosen action is allowed
     _, _, _, infos = step(adapter, actions)
     assert len(infos) == 4
+
+
+def test_maskable_ppo_sampling_never_picks_an_invalid_action() -> None:
+    """An untrained MaskablePPO samples (stochastically) only what the masks allow."""
+    import torch
+    from sb3_contrib import MaskablePPO
+    from sb3_contrib.common.maskable.utils import get_action_masks
+
+    torch.set_num_threads(1)
+    adapter = make_sb3_vec_env(ENV_ID, 4, workload={"num_requests": 24})
+    model = MaskablePPO("MultiInputPolicy", adapter, n_steps=64, seed=1, verbose=0)
+    obs = adapter.reset()
+    kinds = set()
+    for _ in range(600):
+        masks = get_action_masks(adapter)
+        actions, _ = model.predict(obs, action_masks=masks, deterministic=False)
+        assert masks[np.arange(4), actions].all()
+        kinds |= set(adapter.env.core.layout.split(actions)[0].tolist())
+        obs, _, _, infos = step(adapter, actions)
+        assert not any(info["invalid_action"] for info in infos)
+    assert kinds == {0, 1, 2, 3}  # waits, starts, pauses and migrations were all sampled
