@@ -240,9 +240,7 @@ class SchedCore:
     def check_actions(self, actions) -> np.ndarray:
         """``actions`` as an int64 array of shape ``(N,)``, or a clear error."""
         array = np.asarray(actions)
-        if array.shape != (self.num_envs,) or not (
-            np.issubdtype(array.dtype, np.integer) or array.dtype == bool
-        ):
+        if array.shape != (self.num_envs,) or not np.issubdtype(array.dtype, np.integer):
             raise ValueError(
                 f"actions must be integers of shape ({self.num_envs},) (one Discrete action "
                 f"index per env), got {array.dtype} of shape {array.shape}"
