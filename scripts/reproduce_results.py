@@ -17,6 +17,7 @@ Usage (from the project root; 5-7 minutes on 2 cores)::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ import pandas as pd
 
 from pecgym.baselines import PECSCHED_STUDY, QLLM_STUDY
 from pecgym.benchmark import TABLE_METRICS, comparison_table, run_evaluation
+from pecgym.benchmark.harness import resolve_policy
 from pecgym.benchmark.plots import plot_delay_cdf, plot_metrics
 from pecgym.benchmark.scenarios import pecsched_scenario, qllm_scenario
 from pecgym.benchmark.trends import pecsched_trends, qllm_trends
@@ -80,6 +82,8 @@ def run_study(name, scenario, policies, seeds, workers, extra, out, img):
     table = comparison_table(result.summary, extra=extra)
     result.summary.to_csv(out / f"{name}_runs.csv", index=False)
     table.to_csv(out / f"{name}_table.csv")
+    configs = {policy: scenario.env_config(resolve_policy(policy)).to_dict() for policy in policies}
+    (out / f"{name}_config.json").write_text(json.dumps(configs, indent=2) + "\n")
     title = f"{scenario.name}: {scenario.description}"
     return result, table, elapsed, title
 
@@ -128,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     checks.to_csv(out / "claims.csv", index=False)
 
     pec_cols = [c for c in (*TABLE_METRICS, *EXTRA) if c in pec_table.columns]
-    q_cols = ["ttft.ls.mean", "ttft.ls.p99", "slo_attainment", "ttft.be.mean"]
+    q_cols = ["objective", "completed", "unfinished", "ttft.ls.mean", "ttft.ls.p99"]
+    q_cols += ["slo_attainment", "ttft.be.mean"]
     q_cols += ["jct.ls.mean", "jct.be.mean", "tokens_per_s"]
     text = RESULTS_TEMPLATE.format(
         seeds=", ".join(map(str, seeds)),
@@ -168,7 +173,8 @@ pecgym compare --scenario pecsched --policies fifo,pecsched --seeds 0,1 --out ou
 ```
 
 Data: `docs/results/pecsched_runs.csv` and `qllm_runs.csv` (one row per policy and seed,
-every summary metric), `*_table.csv` (the tables below), `claims.csv`.
+every summary metric), `*_table.csv` (the tables below), `claims.csv`, and
+`*_config.json` (the resolved env configuration each policy ran on).
 
 ## PecSched: short requests behind very long inputs
 

@@ -20,6 +20,7 @@ data (``docs/results/short_training.csv``) is there.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ SECONDARY = {
     "queueing_delay.short.p99": "short queueing p99 (s)",
     "jct.long.mean": "long JCT mean (s)",
     "starvation_rate": "starvation",
-    "slo_attainment": "LS SLO attainment",
+    "slo_attainment": "TTFT SLO attainment (LS if labelled)",
 }
 
 
@@ -117,7 +118,8 @@ def page(frames: pd.DataFrame, seeds: int, docs: Path) -> str:
         "Figures: every policy on the scenario's held-out test seeds "
         f"({seeds} per scenario), mean and 95% confidence interval over seeds; lower "
         "objective is better. Regenerate with `python scripts/scenario_table.py` "
-        "(data: `docs/results/scenarios.csv`).",
+        "(data: `docs/results/scenarios.csv`; configurations: "
+        "`docs/results/scenarios_config.json`).",
         "",
         "Random is uniform over the allowed actions (`env.action_space.sample(mask=...)`): "
         "it pauses and resumes at random, which shares the instances among requests, so on "
@@ -147,10 +149,12 @@ def page(frames: pd.DataFrame, seeds: int, docs: Path) -> str:
             f"test {config.seeds.test}.",
             "",
         ]
-        head = ["policy", "objective", "completed", *SECONDARY.values(), "steps/request (worst)"]
+        head = ["policy", "objective", "completed", "unfinished", *SECONDARY.values()]
+        head.append("steps/request (worst)")
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for policy, rows in frame.groupby("policy", sort=False):
             cells = [policy, interval(rows["objective"]), f"{rows['completed'].mean():.1f}"]
+            cells.append(f"{rows['unfinished'].mean():.1f}")
             for key in SECONDARY:
                 value = rows[key].mean()
                 cells.append("-" if pd.isna(value) else f"{value:.3g}")
@@ -181,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         frames = pd.concat([measure(name, args.seeds) for name in names], ignore_index=True)
         data.parent.mkdir(parents=True, exist_ok=True)
         frames.to_csv(data, index=False)
+        configs = {name: SCENARIOS[name].config().to_dict() for name in names}
+        (data.parent / "scenarios_config.json").write_text(json.dumps(configs, indent=2) + "\n")
     seeds = int(frames.groupby(["scenario", "policy"]).size().min())
     text = page(frames, seeds, docs)
     (docs / "scenarios.md").write_text(text + "\n")

@@ -132,7 +132,8 @@ def test_loaded_agent_runs_an_episode_on_the_env(trained) -> None:
 
     # under Gymnasium's TimeLimit the episode ends without the env's info; the metrics are
     # still read from the ended episode
-    limited = gym.make(ENV_ID, workload=WORKLOAD, max_episode_steps=20)
+    # (64 requests: more than 20 steps of work, so the limit, not the env, ends it)
+    limited = gym.make(ENV_ID, workload={**WORKLOAD, "num_requests": 64}, max_episode_steps=20)
     (metrics,) = run_episodes(policy, limited, episodes=1, seed=5)
     assert metrics["steps"] == 20 and metrics["episode_seed"] == 5
 
