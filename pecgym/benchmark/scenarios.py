@@ -102,6 +102,8 @@ def qllm_scenario(trace: str | Path | None = None, *, reduced: bool = False) -> 
         "cluster": {"model": "mixtral-8x7b", "gpu": "a100", "tp": 1, "num_instances": 1}
         | {"weight_bits": 8, "ttft_slo": 3.0}
         | STUDY_CLUSTER,
+        # QLLM's measure: the share of LS requests missing the TTFT SLO (BE have none)
+        "reward": {"objective": "slo_violations"},
     }
     return Scenario(
         name="qllm-small" if reduced else "qllm",
