@@ -1,7 +1,7 @@
 """Measure every benchmark scenario on its held-out test seeds and write docs/scenarios.md.
 
 For each scenario of :mod:`pecgym.envs.scenarios` (but the general ``ClusterSched-v1``) this
-runs random (uniform over the allowed actions, ``action_space.sample(mask)``), FIFO, SJF,
+runs random (uniform over the allowed actions, as ``action_space.sample(mask)``), FIFO, SJF,
 PecSched and QLLM through the env's actions on the test seeds, and reports the primary
 objective (mean and 95% confidence interval over seeds), the secondary metrics, completed
 requests and the steps per request (mean, and the worst episode). Results are data:
@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pecgym.benchmark import Scenario, run_evaluation
-from pecgym.envs.core import SchedCore
-from pecgym.envs.sampling import sample_masked_actions
+from pecgym.benchmark.harness import EPISODE_COLUMNS
 from pecgym.envs.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,18 +42,6 @@ SECONDARY = {
 }
 
 
-class UniformRandom:
-    """Uniform over the allowed actions (what ``action_space.sample(mask=...)`` does)."""
-
-    name = "random"
-
-    def bind(self, core: SchedCore) -> None:
-        self.rng = np.random.default_rng(core.episode_seed.tolist())
-
-    def act(self, obs: dict, masks: np.ndarray) -> np.ndarray:
-        return sample_masked_actions(masks, self.rng)
-
-
 def interval(values: pd.Series) -> str:
     """Mean and 95% confidence interval (normal approximation over seeds)."""
     mean = values.mean()
@@ -65,13 +52,13 @@ def interval(values: pd.Series) -> str:
 def measure(name: str, seeds: int) -> pd.DataFrame:
     spec = SCENARIOS[name]
     scenario = Scenario.from_env_id(spec.env_id)
-    policies = [UniformRandom() if p == "random" else p for p in POLICIES]
+    policies = list(POLICIES)
     test = scenario.config.seeds.test_seeds(seeds)
     started = time.perf_counter()
     frame = run_evaluation(policies, scenario, test, progress=True).summary
     print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     frame["steps_per_request"] = frame["steps"] / frame["requests"]
-    return frame
+    return frame[[*EPISODE_COLUMNS, "steps_per_request"]]
 
 
 def training_section(path: Path) -> list[str]:

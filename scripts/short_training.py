@@ -26,9 +26,7 @@ import pandas as pd
 
 from pecgym.agents import AgentPolicy, train_ppo
 from pecgym.benchmark import Scenario, evaluate
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scenario_table import UniformRandom
+from pecgym.benchmark.harness import EPISODE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ("ConvBusy-v1", "LSMix-v1")
@@ -55,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         trained = time.perf_counter() - started
         agent = AgentPolicy(model, name="maskable_ppo")
         scenario = Scenario.from_env_id(name)
-        policies = [agent, UniformRandom(), "fifo", "sjf", "pecsched", "qllm"]
-        frame = evaluate(policies, scenario, progress=False)
+        policies = [agent, "random", "fifo", "sjf", "pecsched", "qllm"]
+        frame = evaluate(policies, scenario, progress=False)[list(EPISODE_COLUMNS)]
         frame["train_steps"] = model.num_timesteps
         frame["train_seconds"] = trained
         frames.append(frame)

@@ -273,6 +273,38 @@ def _run_one(
     return rows, out_frames
 
 
+EPISODE_COLUMNS = (
+    "scenario",
+    "policy",
+    "seed",
+    "objective_name",
+    "objective",
+    "objective.cost",
+    "objective.unfinished",
+    "return",
+    "requests",
+    "completed",
+    "unfinished",
+    "not_arrived",
+    "truncated",
+    "step_capped",
+    "steps",
+    "sim_time",
+    "invalid_actions",
+    "unencodable",
+    "queueing_delay.short.p99",
+    "slowdown.mean",
+    "ttft.p99",
+    "jct.long.mean",
+    "starvation_rate",
+    "slo_attainment",
+    "gpu_idle_rate",
+    "config_digest",
+    "workload_source",
+    "wall_time_s",
+)
+"""The columns a compact per-episode record keeps (of the ~140 of a full summary)."""
+
 TABLE_METRICS: dict[str, str] = {
     "objective": "objective",
     "completed": "completed",

@@ -141,16 +141,11 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     options deep-merged on top. Bad names and values raise one error naming the setting."""
     name = getattr(args, "scenario", None)
     layers = overrides_from_args(args)
-    if name in STUDIES:
-        trace = next(
-            (
-                layer["workload"]["source"]
-                for layer in layers
-                if "source" in layer.get("workload", {})
-            ),
-            None,
-        )
-        return get_study(name, trace).merged(*layers)
+    if name in STUDIES:  # built on a trace: the last one the options name, else the default
+        sources = [
+            layer["workload"]["source"] for layer in layers if "source" in layer.get("workload", {})
+        ]
+        return get_study(name, sources[-1] if sources else None).merged(*layers)
     if name:
         return Scenario.from_env_id(name, *layers)
     config = EnvConfig.build(CLI_DEFAULT, *layers)

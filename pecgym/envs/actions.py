@@ -35,10 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from pecgym.envs.rows import RowView
-from pecgym.sim.groups import window_all
+from pecgym.sim.groups import group_members, window_all
 from pecgym.sim.placement import best_group, decode_pool_target, room_for
 from pecgym.sim.simulator import ClusterSim, Commands
-from pecgym.sim.state import DECODING, KEEP, PREEMPTED, PREFILLING, RECOMPUTE, SWAP, Op
+from pecgym.sim.state import DECODING, KEEP, PREFILLING, RECOMPUTE, SWAP, Op
 
 WAIT = 0
 MODES = (KEEP, SWAP, RECOMPUTE)
@@ -134,12 +134,11 @@ def action_masks(sim: ClusterSim, rows: RowView, layout: ActionLayout) -> np.nda
     req = np.maximum(rows.slots[:, queue], 0).ravel()
     listed = rows.present[:, queue].ravel() & ~sim.acted_now(env_of, req)
     need, k, fixed = (part[:, queue].ravel() for part in rows.start_requirements(sim))
-    slot = _needs_slot(sim, rows, queue).ravel()
+    slot = sim.needs_prefill_slot(env_of, req)
     room = room_for(free[env_of], need, k)
     on_slot = sim.prefill_req[env_of]
-    victim = np.maximum(on_slot, 0)
     busy = on_slot >= 0
-    victim_free = ~busy | (sim.acted_at[env_of[:, None], victim] < sim.clock[env_of][:, None])
+    victim_free = ~busy | ~sim.acted_now(env_of[:, None], np.maximum(on_slot, 0))
     explicit = window_all(room & (victim_free | ~slot[:, None]), k)
     idle = window_all(room & (~busy | ~slot[:, None]), k)
     starts = np.arange(inst)[None, :]
@@ -172,13 +171,6 @@ def action_masks(sim: ClusterSim, rows: RowView, layout: ActionLayout) -> np.nda
     return out
 
 
-def _needs_slot(sim: ClusterSim, rows: RowView, cols: slice) -> np.ndarray:
-    """Per row of ``cols``: does starting its request run a prefill (see
-    :func:`pecgym.sim.placement.needs_prefill_slot`)."""
-    resume_decode = (rows.state[:, cols] == PREEMPTED) & rows.take(sim.resume_decode)[:, cols]
-    return ~(resume_decode & (rows.mode[:, cols] != RECOMPUTE))
-
-
 def decode(sim: ClusterSim, rows: RowView, layout: ActionLayout, actions: np.ndarray) -> Commands:
     """Simulator commands for one action per env (WAIT becomes NOOP). Only meaningful for
     actions the masks allow; others may decode to commands the simulator rejects."""
@@ -206,8 +198,7 @@ def decode(sim: ClusterSim, rows: RowView, layout: ActionLayout, actions: np.nda
         commands.mode[e] = np.where(auto, 0, KEEP)
         # disaggregated: the pool's choice; a request with no prefill to run, or no pool
         # instance with room, has no such option (-2: an invalid target)
-        slot = _needs_slot(sim, rows, slice(0, layout.queue_rows))[e, column[e]]
-        target = np.where(slot, decode_pool_target(sim, e, r), -1)
+        target = np.where(sim.needs_prefill_slot(e, r), decode_pool_target(sim, e, r), -1)
         commands.decode_to[e] = np.where(b[e] == 1, np.where(target >= 0, target, -2), -1)
     preempt = np.flatnonzero(commands.op == Op.PREEMPT)
     commands.mode[preempt] = np.array(MODES)[np.minimum(a[preempt], len(MODES) - 1)]
@@ -242,11 +233,9 @@ def encode(
         target = decode_pool_target(sim, e, r)
         to = commands.decode_to[start]
         disaggregate = (to >= 0) & (to == target)
-        members = (np.arange(layout.num_instances)[None, :] >= lo[:, None]) & (
-            np.arange(layout.num_instances)[None, :] < (lo + size)[:, None]
-        )
-        slot = _needs_slot(sim, rows, slice(0, q_rows))[e, row]
-        busy = (members & (sim.prefill_req[e] >= 0)).any(axis=1) & slot
+        inst = layout.num_instances
+        members = group_members(np.clip(lo, 0, inst - 1), np.clip(size, 1, inst), inst)
+        busy = (members & (sim.prefill_req[e] >= 0)).any(axis=1) & sim.needs_prefill_slot(e, r)
         mode = commands.mode[start]
         pause_ok = np.where(busy, mode == KEEP, (mode == 0) | (mode == KEEP))
         valid = shown & (size == k) & ((to == -1) | disaggregate) & pause_ok & (lo >= 0)

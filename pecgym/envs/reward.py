@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from pecgym.envs.config import RewardConfig
+from pecgym.sim.metrics import request_columns
 from pecgym.sim.simulator import ClusterSim
 from pecgym.sim.state import PENDING
 
@@ -62,12 +63,10 @@ class Slowdown:
         return np.zeros(envs.size)
 
     def per_request(self, sim: ClusterSim, env: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per request of one env at the episode's end: ``(cost, weight)``."""
-        n = int(sim.num_requests[env])
-        arrival = sim.arrival[env, :n]
-        end = np.nan_to_num(sim.t_finish[env, :n], nan=sim.clock[env])
-        seconds = np.where(sim.state[env, :n] == PENDING, 0.0, np.maximum(end - arrival, 0.0))
-        return seconds / sim.jct_alone[env, :n], np.ones(n)
+        """Per request of one env at the episode's end: ``(cost, weight)``: the censored
+        slowdown of the metrics (0 for a request that never arrived)."""
+        slowdown = np.nan_to_num(request_columns(sim, env)["slowdown"], nan=0.0)
+        return slowdown, np.ones(slowdown.size)
 
 
 class SLOViolations:

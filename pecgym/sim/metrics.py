@@ -26,8 +26,9 @@ STATISTICS = ("mean", "p50", "p90", "p99")
 _PERCENTILES = (50, 90, 99)
 
 
-def _columns(sim: ClusterSim, env: int) -> dict[str, np.ndarray]:
-    """Per-request arrays of env ``env`` (``state`` as integer codes)."""
+def request_columns(sim: ClusterSim, env: int) -> dict[str, np.ndarray]:
+    """Per-request arrays of env ``env`` (``state`` as integer codes), censored as the module
+    docstring says."""
     n = int(sim.num_requests[env])
     row = (env, slice(0, n))
     arrival = sim.arrival[row]
@@ -73,7 +74,7 @@ def _columns(sim: ClusterSim, env: int) -> dict[str, np.ndarray]:
 
 def request_frame(sim: ClusterSim, env: int = 0) -> pd.DataFrame:
     """One row per request of env ``env``: workload, state, timestamps and metrics."""
-    columns = _columns(sim, env)
+    columns = request_columns(sim, env)
     names = [s.name.lower() for s in ReqState]
     columns["state"] = pd.Categorical.from_codes(columns["state"], names)
     frame = pd.DataFrame(columns)
@@ -91,7 +92,7 @@ def _statistics(values: np.ndarray) -> list[float]:
 
 def summarize(sim: ClusterSim, env: int = 0) -> dict:
     """Episode summary of env ``env`` as a flat dict with plain names (``ttft.p50``...)."""
-    columns = _columns(sim, env)
+    columns = request_columns(sim, env)
     count = len(columns["arrival"])
     config = sim.config
     clock = float(sim.clock[env])

@@ -5,11 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from pecgym.sim.groups import window_all, window_sum
-from pecgym.sim.simulator import ClusterSim
-from pecgym.sim.state import KEEP, PREEMPTED, RECOMPUTE
-
-ROOM_TOLERANCE = 1e-9
-"""KV tokens a share may exceed the free room by (float rounding), as the simulator allows."""
+from pecgym.sim.simulator import ROOM_TOLERANCE, ClusterSim
+from pecgym.sim.state import KEEP, PREEMPTED
 
 _PENALTY = 1e12
 """Added to a placement score to make an instance a last resort (KV used is < 1e9 tokens)."""
@@ -26,13 +23,6 @@ def start_requirements(sim: ClusterSim, env: np.ndarray, req: np.ndarray):
     k = np.where(kept, sim.group_n[env, req], sim.sp_degree_for(sim.prefill_len[env, req]))
     fixed = np.where(kept, sim.group_lo[env, req], -1)
     return need, k, fixed
-
-
-def needs_prefill_slot(sim: ClusterSim, env: np.ndarray, req: np.ndarray) -> np.ndarray:
-    """Whether starting each queued request runs a prefill (a paused decode that kept or
-    swapped its KV resumes decoding at once, without a prefill slot)."""
-    resume_decode = (sim.state[env, req] == PREEMPTED) & sim.resume_decode[env, req]
-    return ~(resume_decode & (sim.preempt_mode[env, req] != RECOMPUTE))
 
 
 def room_for(free: np.ndarray, need: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -84,7 +74,7 @@ def best_group(
     req = np.maximum(req, 0)
     need, k, fixed = start_requirements(sim, envs, req)
     flags = room_for(sim.kv_free()[envs], need, k)
-    idle = sim.prefill_free()[envs] | ~needs_prefill_slot(sim, envs, req)[:, None]
+    idle = sim.prefill_free()[envs] | ~sim.needs_prefill_slot(envs, req)[:, None]
     if busy_ok is not None:
         idle = idle | busy_ok
     flags &= idle

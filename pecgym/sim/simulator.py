@@ -59,6 +59,8 @@ NO_PREEMPT = 0
 _START, _PREEMPT, _MIGRATE = int(Op.START), int(Op.PREEMPT), int(Op.MIGRATE)
 
 _EPS = 1e-9
+ROOM_TOLERANCE = _EPS
+"""KV tokens a request's share may exceed an instance's free room by (float rounding)."""
 _MAX_EVENTS_WITHOUT_PROGRESS = 10_000
 
 
@@ -776,6 +778,12 @@ class ClusterSim:
         """Whether each request already had a command at its env's current instant."""
         return self.acted_at[env, req] >= self.clock[env]
 
+    def needs_prefill_slot(self, env, req) -> np.ndarray:
+        """Whether starting each queued request runs a prefill: a paused decode that kept or
+        swapped its KV resumes decoding at once, without a prefill slot."""
+        resume_decode = (self.state[env, req] == PREEMPTED) & self.resume_decode[env, req]
+        return ~(resume_decode & (self.preempt_mode[env, req] != RECOMPUTE))
+
     def budget_left(self, env, req) -> np.ndarray:
         """Costly moves (swap, recompute, migrate) each request may still make."""
         budget = self.config.move_budget
@@ -803,8 +811,7 @@ class ClusterSim:
         reason[(reason == R_OK) & ((mode < 0) | (mode > RECOMPUTE))] = R_BAD_MODE
         lo, n = np.minimum(np.maximum(lo, 0), num - 1), np.minimum(np.maximum(n, 1), num)
         lo = np.minimum(lo, num - n)
-        resume_decode = (state == PREEMPTED) & self.resume_decode[env, req]
-        needs_slot = ~(resume_decode & (kept != RECOMPUTE))
+        needs_slot = self.needs_prefill_slot(env, req)
         members = group_members(lo, n, num)
         on_slot = self.prefill_req[env]
         occupied = members & (on_slot >= 0) & needs_slot[:, None]
@@ -814,16 +821,15 @@ class ClusterSim:
             # the prefills a START pauses are commanded too: once per instant, and a costly
             # pause spends their budget
             victim = np.maximum(on_slot, 0)
-            v_env = env[:, None]
-            acted = occupied & (self.acted_at[v_env, victim] >= self.clock[v_env])
+            acted = occupied & self.acted_now(env[:, None], victim)
             reason[(reason == R_OK) & acted.any(axis=1)] = R_ACTED
             costly = (mode != KEEP)[:, None] & occupied
             if costly.any():
-                broke = costly & (self.budget_left(v_env, victim) < 1)
+                broke = costly & (self.budget_left(env[:, None], victim) < 1)
                 reason[(reason == R_OK) & broke.any(axis=1)] = R_NO_BUDGET
         need = np.where(is_kept, 0.0, self.kv_to_load(env, req))
         free = self.kv_free()[env]
-        short_of = (members & (free < (need / n)[:, None] - _EPS)).any(axis=1)
+        short_of = (members & (free < (need / n)[:, None] - ROOM_TOLERANCE)).any(axis=1)
         reason[(reason == R_OK) & short_of] = R_NO_MEMORY
         go = reason == R_OK
         launch = (env[go], req[go], lo[go], n[go], decode_to[go], needs_slot[go], need[go])

@@ -14,11 +14,12 @@ from pecgym.envs.scenarios import SCENARIOS
 
 BENCHMARK = sorted(name for name in SCENARIOS if name != "ClusterSched-v1")
 SMALL = {"workload": {"num_requests": 48}}
+LOADED = {"LSMix-v1": {"workload": {"num_requests": 96}}}  # 48 requests all meet their SLOs
 
 
 @pytest.fixture(scope="module", params=BENCHMARK)
 def runs(request) -> pd.DataFrame:
-    scenario = Scenario.from_env_id(request.param, SMALL)
+    scenario = Scenario.from_env_id(request.param, LOADED.get(request.param, SMALL))
     seeds = scenario.config.seeds.test_seeds(2)
     return evaluate(baselines.names(), scenario, seeds, progress=False)
 
@@ -36,8 +37,10 @@ def test_return_is_minus_the_objective(runs: pd.DataFrame) -> None:
 
 
 def test_ranking_by_return_equals_ranking_by_objective(runs: pd.DataFrame) -> None:
-    means = runs.groupby("policy")[["return", "objective"]].mean()
-    # ties (FCFS is FIFO under QLLM's name) rank equal both ways
+    # rounded: the return sums float32 rewards and the objective is summed directly, so
+    # equal objectives (FCFS is FIFO under QLLM's name; or a coincidence) may differ in the
+    # sixth digit of the return
+    means = runs.groupby("policy")[["return", "objective"]].mean().round(4)
     by_return = means["return"].rank(ascending=False, method="min")
     by_objective = means["objective"].rank(ascending=True, method="min")
     pd.testing.assert_series_equal(by_return, by_objective, check_names=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import busy_core
 
-from pecgym.sim.placement import best_group, needs_prefill_slot, start_requirements
+from pecgym.sim.placement import best_group, start_requirements
 from pecgym.sim.state import DECODING, KEEP, PREEMPTED
 
 
@@ -23,7 +23,7 @@ def test_best_group_is_the_least_loaded_feasible_group(busy_sim) -> None:
     assert env.size
     lo, n = best_group(sim, env, req)
     need, k, fixed = start_requirements(sim, env, req)
-    slot = needs_prefill_slot(sim, env, req)
+    slot = sim.needs_prefill_slot(env, req)
     free, used = sim.kv_free(), sim.kv_used()
     for j in range(env.size):
         e = env[j]
