@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         frames = pd.concat([measure(name, args.seeds) for name in names], ignore_index=True)
         data.parent.mkdir(parents=True, exist_ok=True)
-        frames.to_csv(data, index=False)
+        frames.to_csv(data, index=False, float_format="%.6g")
         configs = {name: SCENARIOS[name].config().to_dict() for name in names}
         (data.parent / "scenarios_config.json").write_text(json.dumps(configs, indent=2) + "\n")
     seeds = int(frames.groupby(["scenario", "policy"]).size().min())

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: trained {model.num_timesteps} steps in {trained:.0f} s\n{table}\n")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat(frames, ignore_index=True).to_csv(out, index=False)
+    pd.concat(frames, ignore_index=True).to_csv(out, index=False, float_format="%.6g")
     print(f"wrote {out}")
     return 0
 
