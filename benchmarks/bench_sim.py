@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pecgym.baselines import FIFOPolicy, run_policy
+from pecgym.baselines import FIFOPolicy
 from pecgym.sim.config import ClusterConfig
+from pecgym.sim.replay import replay
 from pecgym.sim.simulator import ClusterSim
 from pecgym.traces.spec import WorkloadSpec, cached_trace
 
@@ -30,7 +31,7 @@ TARGET_SECONDS = 20.0
 def timed_run(config: ClusterConfig, workloads) -> tuple[float, ClusterSim]:
     sim = ClusterSim(config, workloads)
     started = time.perf_counter()
-    run_policy(sim, FIFOPolicy())
+    replay(sim, FIFOPolicy().decide)
     return time.perf_counter() - started, sim
 
 

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("traces", "costmodel", "simulate", "train", "compare")
+COMMAND_MODULES = ("traces", "costmodel", "simulate", "train", "evaluate", "compare")
 """Modules of :mod:`pecgym.commands`; each has ``register(subparsers)``."""
 
 
@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"pecgym {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"pecgym {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

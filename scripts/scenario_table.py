@@ -13,8 +13,8 @@ Usage (from the project root; about 10 minutes on 2 cores)::
     python scripts/scenario_table.py --seeds 5    # the first 5 test seeds
     python scripts/scenario_table.py --reuse      # rewrite the page from the saved data
 
-The page also shows the short MaskablePPO run of ``scripts/short_training.py`` when its
-data (``docs/results/short_training.csv``) is there.
+The shipped agents on these scenarios are measured by ``scripts/train_zoo.py``
+(``docs/agents.md``).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pecgym.benchmark import Scenario, run_evaluation
 from pecgym.benchmark.harness import EPISODE_COLUMNS
+from pecgym.benchmark.stats import mean_ci
 from pecgym.envs.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +44,7 @@ SECONDARY = {
 
 def interval(values: pd.Series) -> str:
     """Mean and 95% confidence interval (normal approximation over seeds)."""
-    mean = values.mean()
-    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.nan
+    mean, half = mean_ci(values)
     return f"{mean:.3g} ± {half:.2g}"
 
 
@@ -59,42 +58,6 @@ def measure(name: str, seeds: int) -> pd.DataFrame:
     print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     frame["steps_per_request"] = frame["steps"] / frame["requests"]
     return frame[[*EPISODE_COLUMNS, "steps_per_request"]]
-
-
-def training_section(path: Path) -> list[str]:
-    """The short training run's results, if its data exists."""
-    if not path.exists():
-        return []
-    frame = pd.read_csv(path)
-    lines = [
-        "## A short MaskablePPO run",
-        "",
-        "`python scripts/short_training.py`: MaskablePPO (8 envs, default hyperparameters, "
-        "the WAIT/auto-start action prior of `pecgym.agents.train_ppo`) trained for "
-        f"{int(frame['train_steps'].iloc[0]):,} steps per scenario, then run "
-        "deterministically on the test seeds beside the baselines "
-        "(data: `docs/results/short_training.csv`). A check that the MDP is learnable and "
-        "that a learned policy serves every request, not a tuned agent.",
-        "",
-        "| scenario | policy | objective | completed | unfinished | truncated | steps |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for (scenario, policy), rows in frame.groupby(["scenario", "policy"], sort=False):
-        lines.append(
-            f"| {scenario} | {policy} | {interval(rows['objective'])} | "
-            f"{rows['completed'].mean():.1f} (min {rows['completed'].min()}) | "
-            f"{rows['unfinished'].sum()} | {int(rows['truncated'].sum())} | "
-            f"{rows['steps'].mean():.0f} |"
-        )
-    seconds = frame.groupby("scenario")["train_seconds"].first()
-    lines += [
-        "",
-        "Training wall time: "
-        + ", ".join(f"{name} {value:.0f} s" for name, value in seconds.items())
-        + " (one torch thread, this project's 2-core machine).",
-        "",
-    ]
-    return lines
 
 
 def page(frames: pd.DataFrame, seeds: int, docs: Path) -> str:
@@ -150,7 +113,11 @@ def page(frames: pd.DataFrame, seeds: int, docs: Path) -> str:
             )
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += training_section(docs / "results" / "short_training.csv")
+    lines += [
+        "Learned agents on these scenarios (imitation warm start, then MaskablePPO), against "
+        "the same baselines and test seeds: [agents.md](agents.md).",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -1,17 +1,27 @@
-"""Learned scheduling agents: PPO / MaskablePPO training, loading, and env policies.
+"""Learned scheduling agents: training recipes, PPO / MaskablePPO training with an imitation
+warm start, the agent policy, and the shipped agents (``agent:NAME``).
 
 Importing this package does not import torch or stable-baselines3; training and loading do.
 """
 
-from pecgym.agents.policy import AgentPolicy, EnvPolicy, HeuristicPolicy, run_episodes
-from pecgym.agents.ppo import ALGOS, load_agent, train_ppo
+from pecgym.agents.config import TrainConfig, build_train_config, load_recipe
+from pecgym.agents.policy import AgentPolicy
+from pecgym.agents.zoo import load_model, load_policy
+
+
+def train(*args, **kwargs):
+    """:func:`pecgym.agents.training.train` (imports torch and SB3)."""
+    from pecgym.agents.training import train as _train
+
+    return _train(*args, **kwargs)
+
 
 __all__ = [
-    "ALGOS",
     "AgentPolicy",
-    "EnvPolicy",
-    "HeuristicPolicy",
-    "load_agent",
-    "run_episodes",
-    "train_ppo",
+    "TrainConfig",
+    "build_train_config",
+    "load_model",
+    "load_policy",
+    "load_recipe",
+    "train",
 ]

@@ -4,7 +4,7 @@
 name                 rule                                                      after
 ===================  ========================================================  ===============
 fifo                 one global arrival-order queue, nothing overtakes         LoongServe
-random               a random allowed value per action field (action-level)    sanity floor
+random               a uniformly random allowed action (masked sampling)       sanity floor
 reservation          long requests on a pool sized for 500K tokens, short on   FasterTransformer
                      the rest
 priority             short first, long low priority, no preemption             LightLLM
@@ -19,8 +19,9 @@ qllm                 LS before BE, BE prefills parked (KV kept) for LS         Q
 fcfs                 iteration-level FCFS over LS and BE                       QLLM's baseline
 ===================  ========================================================  ===============
 
-FIFO, Reservation and Priority are PecSched's baselines, FCFS is QLLM's. Heuristics return
-simulator commands and act through the env's actions (:mod:`pecgym.benchmark.harness`).
+FIFO, Reservation and Priority are PecSched's baselines, FCFS is QLLM's. Every policy here is
+a :class:`~pecgym.envs.policy.Policy`: the heuristics decide simulator commands and encode
+them as the env's actions (:class:`Heuristic`), random samples the action masks.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from pecgym.baselines.base import ActionPolicy, Policy, policy_env_overrides, run_policy
+from pecgym.baselines.base import Heuristic, Policy, policy_env_overrides
 from pecgym.baselines.fcfs import FCFSPolicy
 from pecgym.baselines.fifo import FIFOPolicy
 from pecgym.baselines.pecsched import PecSchedPolicy
@@ -77,7 +78,7 @@ def names() -> list[str]:
     return list(REGISTRY)
 
 
-def get(name: str, **kwargs: Any) -> Policy | ActionPolicy:
+def get(name: str, **kwargs: Any) -> Policy:
     """A new policy by registered name (keyword arguments go to its constructor)."""
     try:
         factory = REGISTRY[name.lower()]
@@ -90,9 +91,9 @@ __all__ = [
     "PECSCHED_STUDY",
     "QLLM_STUDY",
     "REGISTRY",
-    "ActionPolicy",
     "FCFSPolicy",
     "FIFOPolicy",
+    "Heuristic",
     "PecSchedPolicy",
     "Policy",
     "PriorityPolicy",
@@ -103,5 +104,4 @@ __all__ = [
     "get",
     "names",
     "policy_env_overrides",
-    "run_policy",
 ]

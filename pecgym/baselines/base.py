@@ -1,87 +1,58 @@
-"""Policy protocols and the loop that runs a Commands-level policy directly on a simulator.
+"""The base of the heuristic policies: rules that read the simulator and emit env actions.
 
-Two kinds of policies act on pecgym, and the benchmark harness runs both through the env's
-actions (:mod:`pecgym.benchmark.harness`):
-
-* :class:`Policy` (heuristics): reads the full simulator state and answers simulator
-  :class:`Commands` for the deciding envs; the harness encodes them as env actions with
-  :meth:`pecgym.envs.core.SchedCore.encode`.
-* :class:`ActionPolicy` (random, learned agents): maps the env's observation and per-field
-  action masks to actions, like any Gymnasium agent.
-
-Either may carry ``env_overrides``: settings (nested, as :class:`pecgym.envs.EnvConfig`
-takes them) the harness deep-merges on top of the scenario's, e.g. the queue views a
-heuristic reads (``{"observation": {...}}``), a cluster setting an ablation declares
-(``{"cluster": {"sp_method": "ring"}}``), or the observation layout an agent was trained
-with.
+A :class:`Heuristic` decides simulator :class:`~pecgym.sim.simulator.Commands` for the
+envs at a decision point (:meth:`Heuristic.decide`) and acts like any other
+:class:`~pecgym.envs.policy.Policy`: :meth:`Heuristic.act` encodes the commands as the env's
+actions (:meth:`pecgym.envs.core.SchedCore.encode`), so the env validates and applies them
+exactly as it does an agent's. A command no action expresses (the request is off the
+observation's view) becomes a WAIT and is counted (``unencodable`` in the episode record).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
-
 import numpy as np
-from tqdm.auto import tqdm
 
+from pecgym.envs.core import SchedCore
+from pecgym.envs.policy import Policy, policy_env_overrides
 from pecgym.sim.simulator import ClusterSim, Commands
-from pecgym.sim.state import Op, Reject
+from pecgym.sim.state import Op
 
 
-@runtime_checkable
-class Policy(Protocol):
-    """A scheduling policy: one command for each env that is at a decision point."""
+class Heuristic:
+    """A rule-based policy: subclasses set ``name`` and implement :meth:`decide`."""
 
-    name: str
+    name: str = "heuristic"
+    env_overrides: dict = {}
+    """Settings the rule acts through (see :data:`pecgym.baselines.common.HEURISTIC_ENV`)."""
 
     def decide(self, sim: ClusterSim, envs: np.ndarray) -> Commands:
-        """Commands for ``envs`` (indices of envs at a decision point)."""
-        ...
+        """One command for each of ``envs`` (indices of envs at a decision point)."""
+        raise NotImplementedError
 
+    def bind(self, core: SchedCore) -> None:
+        """Start counting unencodable commands for the envs of ``core``."""
+        self._unencodable = np.zeros(core.num_envs, dtype=np.int64)
 
-@runtime_checkable
-class ActionPolicy(Protocol):
-    """An env-level policy: batched observation and action masks in, batched actions out.
-
-    ``obs`` is the env's observation dict with a leading env axis, ``masks`` is
-    ``(N, num_actions)`` (see :meth:`pecgym.envs.core.SchedCore.action_masks`) and the
-    result is an integer array ``(N,)`` of action indices. An optional ``bind(core)`` method
-    is called once before each run with the :class:`~pecgym.envs.core.SchedCore` (action
-    layout, episode seeds).
-    """
-
-    name: str
-
-    def act(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
-        """Actions for every env of the batch."""
-        ...
-
-
-def policy_env_overrides(policy: Any) -> dict:
-    """The env settings a policy asks for (empty if it declares none)."""
-    return dict(getattr(policy, "env_overrides", None) or {})
-
-
-def run_policy(sim: ClusterSim, policy: Policy, *, progress: bool = False) -> ClusterSim:
-    """Drive ``sim`` directly with a Commands-level ``policy`` until every env's episode ends.
-
-    A shortcut for simulator tests and profiling; benchmarks go through the env's actions
-    (:func:`pecgym.benchmark.evaluate`). An env stays at its decision point while the
-    policy's commands succeed, and moves on when the policy answers NOOP (or an invalid
-    command).
-    """
-    total = int(sim.num_requests.sum())
-    bar = tqdm(total=total, unit="req", desc=policy.name, disable=not progress, leave=False)
-    sim.advance()
-    while not sim.done:
+    def act(
+        self, observation: dict[str, np.ndarray], masks: np.ndarray, core: SchedCore
+    ) -> np.ndarray:
+        """The env actions of :meth:`decide`'s commands (WAIT for envs not deciding)."""
+        sim = core.sim
         deciding = np.flatnonzero(sim.at_decision & ~sim.finished)
-        if deciding.size:
-            commands = policy.decide(sim, deciding)
-            rejected = sim.apply(commands)
-            idle = (commands.op == Op.NOOP) | (rejected != Reject.OK)
-            moving = commands.env[idle | ~sim.at_decision[commands.env]]
-        else:
-            moving = np.flatnonzero(~sim.finished)
-        sim.advance(moving)
-        bar.update(int(sim.num_done.sum()) - bar.n)
-    bar.close()
-    return sim
+        if not deciding.size:
+            return np.zeros(core.num_envs, dtype=np.int64)
+        commands = self.decide(sim, deciding)
+        actions, encoded = core.encode(commands)
+        lost = ~encoded & (commands.op != Op.NOOP)
+        if getattr(self, "_unencodable", None) is None or len(self._unencodable) != core.num_envs:
+            self.bind(core)
+        np.add.at(self._unencodable, commands.env[lost], 1)
+        return actions
+
+    def episode_stats(self, env: int) -> dict[str, int]:
+        """Commands of env ``env`` that no action expressed since :meth:`bind`."""
+        counts = getattr(self, "_unencodable", None)
+        return {"unencodable": 0 if counts is None else int(counts[env])}
+
+
+__all__ = ["Heuristic", "Policy", "policy_env_overrides"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pecgym.baselines.base import Heuristic
 from pecgym.baselines.common import HEURISTIC_ENV
 from pecgym.sim.placement import feasible_starts, least_loaded_start, start_requirements
 from pecgym.sim.simulator import ClusterSim, Commands
@@ -23,7 +24,7 @@ def head_of_queue(sim: ClusterSim, envs: np.ndarray) -> np.ndarray:
     return np.where(queued.any(axis=1), queued.argmax(axis=1) + win.start, -1)
 
 
-class FIFOPolicy:
+class FIFOPolicy(Heuristic):
     """Serve requests strictly in arrival order."""
 
     name = "fifo"

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from pecgym.baselines.base import Heuristic
 from pecgym.baselines.common import HEURISTIC_ENV, CommandBuilder, Snapshot, first_true, place
 from pecgym.sim.placement import decode_pool_target
 from pecgym.sim.simulator import ClusterSim, Commands
 from pecgym.sim.state import KEEP
 
 
-class PecSchedPolicy:
+class PecSchedPolicy(Heuristic):
     """PecSched with its three techniques, each of which can be switched off (ablations)."""
 
     def __init__(

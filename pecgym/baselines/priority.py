@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from pecgym.baselines.base import Heuristic
 from pecgym.baselines.common import HEURISTIC_ENV, CommandBuilder, Snapshot, place
 from pecgym.sim.simulator import ClusterSim, Commands
 
 
-class PriorityPolicy:
+class PriorityPolicy(Heuristic):
     """Two strict priority classes (short > long), FIFO within a class, no preemption."""
 
     name = "priority"

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from pecgym.baselines.base import Heuristic
 from pecgym.baselines.common import HEURISTIC_ENV, CommandBuilder, Snapshot, place
 from pecgym.sim.simulator import ClusterSim, Commands
 from pecgym.sim.state import KEEP
 
 
-class QLLMPolicy:
+class QLLMPolicy(Heuristic):
     """LS before BE, BE prefills parked (KV kept) for waiting LS requests."""
 
     name = "qllm"

@@ -29,5 +29,7 @@ class RandomPolicy:
         """Reseed from the episodes' seeds of ``core`` (same seeds, same actions)."""
         self.rng = np.random.default_rng([self.seed, *core.episode_seed.tolist()])
 
-    def act(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
+    def act(
+        self, observation: dict[str, np.ndarray], masks: np.ndarray, core: SchedCore
+    ) -> np.ndarray:
         return sample_masked_actions(masks, self.rng)

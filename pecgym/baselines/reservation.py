@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from pecgym.baselines.base import Heuristic
 from pecgym.baselines.common import HEURISTIC_ENV, CommandBuilder, Snapshot, place
 from pecgym.sim.simulator import ClusterSim, Commands
 
 
-class ReservationPolicy:
+class ReservationPolicy(Heuristic):
     """Long requests on a reserved pool, short ones on the rest, FIFO in each."""
 
     name = "reservation"

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from pecgym.baselines.base import Heuristic
 from pecgym.baselines.common import HEURISTIC_ENV, CommandBuilder, Snapshot, place
 from pecgym.sim.simulator import ClusterSim, Commands
 
 
-class SJFPolicy:
+class SJFPolicy(Heuristic):
     """Always the shortest queued prompt next (the env's "shortest" queue view, row 0)."""
 
     name = "sjf"

@@ -8,12 +8,15 @@ from pecgym.benchmark.harness import (
     evaluate,
     run_evaluation,
 )
+from pecgym.benchmark.rollout import Rollout, rollout
 
 __all__ = [
     "TABLE_METRICS",
     "Evaluation",
+    "Rollout",
     "Scenario",
     "comparison_table",
     "evaluate",
+    "rollout",
     "run_evaluation",
 ]

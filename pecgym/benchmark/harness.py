@@ -1,18 +1,10 @@
 """One evaluation harness for every policy: same scenario, same seeds, through env actions.
 
-Each policy runs on one batched :class:`~pecgym.envs.core.SchedCore` whose N envs are the N
-seeds (env ``i`` replays the workload of ``seeds[i]``, identical for every policy). Every
-step, every live env takes one action:
-
-* a Commands-level heuristic (:class:`~pecgym.baselines.base.Policy`) reads the simulator,
-  decides :class:`~pecgym.sim.simulator.Commands`, and the harness encodes them as actions
-  with :meth:`SchedCore.encode` (a command with no action of the same effect becomes a WAIT
-  and is counted in ``unencodable``);
-* an action-level policy (:class:`~pecgym.baselines.base.ActionPolicy`: random, a learned
-  agent) gets the observation and the action masks and returns actions.
-
-The env validates and applies the actions exactly as during training; ``invalid_actions``
-counts actions it refused. Results are data: one row per (policy, seed) with the simulator's
+A :class:`Scenario` is a named, resolved :class:`~pecgym.envs.config.EnvConfig`;
+:func:`run_evaluation` runs each policy (a registered heuristic name, ``agent:NAME`` or
+``agent:PATH.zip`` for a learned agent, or any :class:`~pecgym.envs.policy.Policy`) on the
+scenario's held-out seeds with the one rollout loop (:func:`pecgym.benchmark.rollout.rollout`),
+the seeds batched as envs. Results are data: one row per (policy, seed) with the simulator's
 episode summary (:func:`pecgym.sim.metrics.summarize`), and optionally every request.
 """
 
@@ -21,23 +13,19 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from pecgym import baselines
-from pecgym.baselines.base import ActionPolicy, Policy, policy_env_overrides
+from pecgym.benchmark.rollout import rollout
 from pecgym.envs.config import EnvConfig
-from pecgym.envs.core import SchedCore, step_bound
+from pecgym.envs.policy import Policy, policy_env_overrides
 from pecgym.envs.scenarios import get_scenario
-from pecgym.sim.metrics import request_frame
-from pecgym.sim.state import Op
 
 
 @dataclass(frozen=True)
@@ -104,21 +92,23 @@ class Evaluation:
     requests: pd.DataFrame | None = None
 
 
-PolicyLike = str | Policy | ActionPolicy
+PolicyLike = str | Policy
+
+AGENT_PREFIX = "agent:"
 
 
-def resolve_policy(policy: PolicyLike) -> Policy | ActionPolicy:
-    """A policy object from a registered name (objects pass through)."""
-    return baselines.get(policy) if isinstance(policy, str) else policy
+def resolve_policy(policy: PolicyLike) -> Policy:
+    """A policy object from a spec: a registered heuristic (``"sjf"``), or ``"agent:NAME"``
+    (a shipped agent) / ``"agent:PATH.zip"`` (a saved one); objects pass through."""
+    if not isinstance(policy, str):
+        if not callable(getattr(policy, "act", None)):
+            raise TypeError(f"{policy!r} is not a policy: it has no act(observation, masks, core)")
+        return policy
+    if policy.startswith(AGENT_PREFIX):
+        from pecgym.agents.zoo import load_policy
 
-
-def is_heuristic(policy: Any) -> bool:
-    """True for a Commands-level policy (it has ``decide``), False for an action-level one."""
-    if callable(getattr(policy, "decide", None)):
-        return True
-    if callable(getattr(policy, "act", None)):
-        return False
-    raise TypeError(f"{policy!r} has neither decide(sim, envs) nor act(obs, masks)")
+        return load_policy(policy[len(AGENT_PREFIX) :])
+    return baselines.get(policy)
 
 
 def run_evaluation(
@@ -186,91 +176,26 @@ def evaluate(
     return run_evaluation(policies, scenario, seeds, progress=progress).summary
 
 
-def step_limits(core: SchedCore, scenario: Scenario) -> np.ndarray:
-    """Per env, the most steps its episode may take before the harness ends it."""
-    if scenario.max_steps is not None:
-        return np.full(core.num_envs, scenario.max_steps)
-    try:
-        return np.array([step_bound(core, env) for env in range(core.num_envs)])
-    except ValueError as error:
-        raise ValueError(
-            f"scenario {scenario.name!r}: {error}; set the scenario's max_steps"
-        ) from None
-
-
 def _run_one(
-    policy: Policy | ActionPolicy,
+    policy: Policy,
     scenario: Scenario,
     seeds: list[int],
     bar: tqdm | None,
     keep_requests: bool,
 ) -> tuple[list[dict], list[pd.DataFrame]]:
-    heuristic = is_heuristic(policy)
-    config = scenario.env_config(policy)
-    core = SchedCore(len(seeds), config)
-    started = time.perf_counter()
-    core.reset_envs(range(len(seeds)), seeds)
-    if callable(getattr(policy, "bind", None)):
-        policy.bind(core)
-    sim = core.sim
-    n = len(seeds)
-    limits = step_limits(core, scenario)
-    live = ~sim.finished
-    returns = np.zeros(n)
-    invalid = np.zeros(n, dtype=np.int64)
-    unencodable = np.zeros(n, dtype=np.int64)
-    capped = np.zeros(n, dtype=bool)
-    rows: list[dict | None] = [None] * n
-    frames: list[pd.DataFrame | None] = [None] * n
-    counted = 0
-    while True:
-        ended = np.flatnonzero(live & (sim.finished | (core.steps >= limits)))
-        if ended.size:
-            capped[ended] = ~sim.finished[ended]
-            returns[ended] += core.end_episodes(ended)
-            for env in ended:  # a handful of times per run: one summary per finished episode
-                row = {"scenario": scenario.name, "policy": policy.name, "seed": seeds[env]}
-                row.update(core.episode_metrics(int(env)))
-                row.update(
-                    step_capped=bool(capped[env]),
-                    invalid_actions=int(invalid[env]),
-                    unencodable=int(unencodable[env]),
-                    sp_method=config.cluster.sp_method,
-                    workload_source=config.workload.source,
-                    config_digest=config.digest(),
-                )
-                row["return"] = float(returns[env])
-                rows[env] = row
-                if keep_requests:
-                    frame = request_frame(sim, int(env))
-                    frames[env] = frame.reset_index().assign(policy=policy.name, seed=seeds[env])
-            live[ended] = False
-        if bar is not None:
-            done = int(np.where(live, sim.num_done, sim.num_requests).sum())
-            bar.update(done - counted)
-            counted = done
-        if not live.any():
-            break
-        if heuristic:
-            commands = policy.decide(sim, np.flatnonzero(live))
-            actions, encoded = core.encode(commands)
-            lost = ~encoded & (commands.op != Op.NOOP)
-            np.add.at(unencodable, commands.env[lost], 1)
-        else:
-            actions = np.asarray(policy.act(core.observe(), core.action_masks()), dtype=np.int64)
-        actions = np.where(live, actions, 0)
-        result = core.step(actions)
-        returns += np.where(live, result.reward, 0.0)
-        invalid += result.invalid & live
-    wall = time.perf_counter() - started
-    for row in rows:
-        row["wall_time_s"] = wall
-    out_frames = []
-    for frame in frames:
-        if frame is not None:
-            front = ["policy", "seed"]
-            out_frames.append(frame[front + [c for c in frame.columns if c not in front]])
-    return rows, out_frames
+    try:
+        done = rollout(
+            policy,
+            scenario.env_config(policy),
+            seeds,
+            max_steps=scenario.max_steps,
+            labels={"scenario": scenario.name, "policy": policy.name},
+            keep_requests=keep_requests,
+            on_progress=None if bar is None else bar.update,
+        )
+    except ValueError as error:
+        raise ValueError(f"scenario {scenario.name!r}, policy {policy.name!r}: {error}") from None
+    return done.episodes, done.requests
 
 
 EPISODE_COLUMNS = (

@@ -9,7 +9,12 @@ from pathlib import Path
 import pandas as pd
 
 from pecgym import baselines
-from pecgym.benchmark.harness import TABLE_METRICS, comparison_table, run_evaluation
+from pecgym.benchmark.harness import (
+    TABLE_METRICS,
+    comparison_table,
+    resolve_policy,
+    run_evaluation,
+)
 from pecgym.benchmark.plots import plot_delay_cdf, plot_metrics
 from pecgym.commands.options import add_config_arguments, scenario_from_args
 from pecgym.commands.simulate import json_safe
@@ -31,28 +36,48 @@ def format_table(table: pd.DataFrame) -> str:
     return shown.to_string(float_format=lambda v: f"{v:.4g}", na_rep="-")
 
 
-def run(args: argparse.Namespace) -> int:
-    names = [p.strip() for p in args.policies.split(",") if p.strip()]
-    for name in names:
-        if name.lower() not in baselines.REGISTRY:
-            raise ValueError(f"unknown policy {name!r}; known: {', '.join(baselines.names())}")
-    scenario = scenario_from_args(args)
-    seeds = args.seeds if args.seeds is not None else scenario.test_seeds
-    result = run_evaluation(names, scenario, seeds, requests=True, progress=not args.quiet)
+def policy_specs(text: str) -> list[str]:
+    """The comma-separated policy specs of an option (an error if there are none)."""
+    specs = [p.strip() for p in text.split(",") if p.strip()]
+    if not specs:
+        raise ValueError("--policies names no policy")
+    return specs
+
+
+def resolve_all(specs: list[str]) -> list:
+    """Every policy of ``specs``, resolved before any work starts (heuristic names,
+    ``agent:NAME`` or ``agent:PATH.zip``)."""
+    return [resolve_policy(spec) for spec in specs]
+
+
+def report(policies: list, scenario, seeds: list[int], *, quiet: bool, requests: bool):
+    """Run ``policies`` on ``scenario``'s ``seeds``, print the table; returns the
+    evaluation and the table."""
+    result = run_evaluation(policies, scenario, seeds, requests=requests, progress=not quiet)
     table = comparison_table(result.summary)
     print(
-        f"{scenario.name}: {len(names)} policies x seeds {seeds} "
+        f"{scenario.name}: {len(policies)} policies x seeds {seeds} "
         f"({scenario.description or scenario.workload.source})\n"
     )
     print(format_table(table))
+    return result, table
+
+
+def table_records(table: pd.DataFrame) -> dict:
+    """The table as JSON-ready records keyed by policy."""
+    return {policy: {k: json_safe(v) for k, v in row.items()} for policy, row in table.iterrows()}
+
+
+def run(args: argparse.Namespace) -> int:
+    policies = resolve_all(policy_specs(args.policies))
+    scenario = scenario_from_args(args)
+    seeds = args.seeds if args.seeds is not None else scenario.test_seeds
+    result, table = report(policies, scenario, seeds, quiet=args.quiet, requests=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result.summary.to_csv(out / "runs.csv", index=False)
     table.to_csv(out / "table.csv")
-    records = {
-        policy: {k: json_safe(v) for k, v in row.items()} for policy, row in table.iterrows()
-    }
-    (out / "table.json").write_text(json.dumps(records, indent=2) + "\n")
+    (out / "table.json").write_text(json.dumps(table_records(table), indent=2) + "\n")
     runs = [{k: json_safe(v) for k, v in row.items()} for row in result.summary.to_dict("records")]
     (out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")
     if args.requests_csv:
@@ -75,7 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--policies",
         default="fifo,priority,reservation,pecsched",
-        help=f"comma-separated, from: {', '.join(baselines.names())}",
+        help=f"comma-separated: {', '.join(baselines.names())}, agent:NAME (a shipped "
+        "agent) or agent:PATH.zip (a saved one)",
     )
     add_config_arguments(parser)
     parser.add_argument(

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from pecgym import baselines
-from pecgym.benchmark.harness import run_evaluation
+from pecgym.benchmark.harness import resolve_policy, run_evaluation
 from pecgym.commands.options import add_config_arguments, scenario_from_args
 from pecgym.sim.metrics import format_summary
 
@@ -25,7 +25,7 @@ def json_safe(value: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     scenario = scenario_from_args(args)
-    policy = baselines.get(args.policy)
+    policy = resolve_policy(args.policy)
     config = scenario.env_config(policy)
     seed = scenario.test_seeds[0] if args.seed is None else args.seed
     workload = scenario.workload.build(seed)  # fails early on a bad trace
@@ -57,7 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a scheduling policy on a workload (through the env's actions) and "
         "print its metrics.",
     )
-    parser.add_argument("--policy", default="fifo", help=f"one of: {', '.join(baselines.names())}")
+    parser.add_argument(
+        "--policy",
+        default="fifo",
+        help=f"one of: {', '.join(baselines.names())}, agent:NAME, agent:PATH.zip",
+    )
     add_config_arguments(parser)
     parser.add_argument(
         "--seed", type=int, help="workload seed (default: the scenario's first test seed)"

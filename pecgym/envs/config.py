@@ -157,14 +157,7 @@ class EnvConfig:
     @classmethod
     def build(cls, *layers: Mapping[str, Any] | EnvConfig | None) -> EnvConfig:
         """Deep-merge ``layers`` (later wins) onto the defaults and check every field."""
-        tree = to_plain(cls())
-        for layer in layers:
-            if layer is None:
-                continue
-            if isinstance(layer, EnvConfig):
-                layer = layer.to_dict()
-            tree = deep_merge(tree, layer)
-        return _construct(cls, tree, "")
+        return build_dataclass(cls, *layers)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved tree as JSON-ready nested dicts."""
@@ -178,6 +171,17 @@ class EnvConfig:
         """A short hash of the resolved tree (equal configs, equal digests)."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def build_dataclass(cls: type, *layers: Mapping[str, Any] | Any | None) -> Any:
+    """An instance of the frozen dataclass tree ``cls``: ``layers`` (nested dicts or
+    instances, later wins) deep-merged onto its defaults, every field checked."""
+    tree = to_plain(cls())
+    for layer in layers:
+        if layer is None:
+            continue
+        tree = deep_merge(tree, to_plain(layer))
+    return _construct(cls, tree, "")
 
 
 def to_plain(value: Any) -> Any:
@@ -267,6 +271,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if len(value) != len(args):
             raise ConfigError(f"{where} must be {_name(hint)}, got {value!r}")
         return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
+    if origin in (dict, Mapping) and isinstance(value, Mapping):
+        return dict(value)
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):

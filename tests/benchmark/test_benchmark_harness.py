@@ -8,9 +8,10 @@ import pytest
 
 from pecgym import baselines
 from pecgym.benchmark import Scenario, comparison_table, evaluate, run_evaluation
-from pecgym.benchmark.harness import CLASS_METRICS, TABLE_METRICS, is_heuristic
+from pecgym.benchmark.harness import CLASS_METRICS, TABLE_METRICS, resolve_policy
 from pecgym.envs.config import EnvConfig
 from pecgym.envs.core import SchedCore
+from pecgym.envs.policy import Policy
 
 SMALL = Scenario(
     "small",
@@ -38,7 +39,7 @@ class OldestFirstAgent:
         layout = core.layout
         self.auto_starts = layout.start(np.arange(layout.queue_rows), 0, 0)
 
-    def act(self, obs: dict[str, np.ndarray], masks: np.ndarray) -> np.ndarray:
+    def act(self, obs: dict[str, np.ndarray], masks: np.ndarray, core: SchedCore) -> np.ndarray:
         assert self.auto_starts is not None
         allowed = masks[:, self.auto_starts]
         first = self.auto_starts[allowed.argmax(axis=1)]
@@ -80,7 +81,7 @@ def test_batched_seeds_equal_seeds_run_alone() -> None:
 def test_requests_of_every_episode_are_returned() -> None:
     result = run_evaluation(["fifo", "sjf"], SMALL, [0], requests=True, progress=False)
     requests = result.requests
-    assert list(requests.columns[:2]) == ["policy", "seed"]
+    assert list(requests.columns[:3]) == ["scenario", "policy", "seed"]
     assert len(requests) == 2 * result.summary["requests"].iloc[0]
     fifo, sjf = (requests[requests["policy"] == p] for p in ("fifo", "sjf"))
     np.testing.assert_array_equal(fifo["arrival"], sjf["arrival"])  # the same workload
@@ -88,7 +89,7 @@ def test_requests_of_every_episode_are_returned() -> None:
 
 def test_an_action_level_agent_plugs_in() -> None:
     agent = OldestFirstAgent()
-    assert not is_heuristic(agent)
+    assert isinstance(agent, Policy) and isinstance(baselines.get("fifo"), Policy)
     frame = evaluate([agent, "fifo"], SMALL, [0], progress=False)
     mine = frame.iloc[0]
     assert mine["policy"] == agent.name and mine["invalid_actions"] == 0
@@ -129,8 +130,10 @@ def test_comparison_table_shows_class_metrics_only_with_classes() -> None:
 def test_unknown_policies_and_objects_without_an_interface_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown policy"):
         evaluate(["nope"], SMALL, [0], progress=False)
-    with pytest.raises(TypeError):
-        is_heuristic(object())
+    with pytest.raises(TypeError, match="not a policy"):
+        resolve_policy(object())
+    with pytest.raises(ValueError, match="no agent"):
+        resolve_policy("agent:nowhere.zip")
     with pytest.raises(ValueError, match="seed"):
         evaluate(["fifo"], SMALL, [], progress=False)
 

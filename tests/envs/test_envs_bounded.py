@@ -135,7 +135,7 @@ def test_an_idle_policy_is_charged_more_than_fifo() -> None:
     class Idle:
         name = "idle"
 
-        def act(self, obs, masks):
+        def act(self, obs, masks, core):
             return np.zeros(len(masks), dtype=np.int64)
 
     scenario = Scenario.from_env_id("pecgym/ConvBusy-v1", {"workload": {"num_requests": 64}})

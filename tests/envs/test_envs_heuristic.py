@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 import pecgym  # noqa: F401  (registers the env ids)
-from pecgym.baselines import FIFOPolicy, run_policy
+from pecgym.baselines import FIFOPolicy
 from pecgym.envs import ClusterSchedEnv, ClusterSchedVectorEnv
 from pecgym.envs.core import SchedCore
 from pecgym.sim.metrics import request_frame, summarize
+from pecgym.sim.replay import replay
 from pecgym.sim.simulator import ClusterSim
 from pecgym.sim.state import Op
 
@@ -47,7 +48,7 @@ def assert_same_summary(got: dict, expected: dict) -> None:
 
 
 def direct_fifo(config, workloads: list) -> ClusterSim:
-    return run_policy(ClusterSim(config, workloads), FIFOPolicy())
+    return replay(ClusterSim(config, workloads), FIFOPolicy().decide)
 
 
 @pytest.mark.parametrize("env_id", sorted(CASES))

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pecgym.baselines import FIFOPolicy, run_policy
+from pecgym.baselines import FIFOPolicy
 from pecgym.sim.config import ClusterConfig
 from pecgym.sim.metrics import request_frame
+from pecgym.sim.replay import replay
 from pecgym.sim.simulator import ClusterSim
 from pecgym.traces.spec import WorkloadSpec
 
@@ -28,7 +29,7 @@ def fifo_runs(num_instances: int, num_requests: int, rate_scale: float, seed: in
     out = {}
     for interval in (None, *INTERVALS):
         config = ClusterConfig(num_instances=num_instances, decision_interval=interval)
-        frame = request_frame(run_policy(ClusterSim(config, [load]), FIFOPolicy()))
+        frame = request_frame(replay(ClusterSim(config, [load]), FIFOPolicy().decide))
         assert (frame["state"] == "done").all()
         out[interval] = frame
     return out

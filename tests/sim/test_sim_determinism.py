@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pecgym.baselines import FIFOPolicy, run_policy
+from pecgym.baselines import FIFOPolicy
 from pecgym.sim.config import ClusterConfig
 from pecgym.sim.metrics import request_frame, summarize
+from pecgym.sim.replay import replay
 from pecgym.sim.simulator import ClusterSim
 from pecgym.traces.spec import WorkloadSpec
 
@@ -43,7 +44,7 @@ def workloads(config_name: str, episodes=EPISODES):
 
 
 def run(config: ClusterConfig, loads) -> ClusterSim:
-    return run_policy(ClusterSim(config, loads), FIFOPolicy())
+    return replay(ClusterSim(config, loads), FIFOPolicy().decide)
 
 
 def frames(sim: ClusterSim) -> list[pd.DataFrame]:
@@ -100,7 +101,7 @@ def test_reloading_one_env_matches_a_fresh_run() -> None:
     longer = spec(400).build(12)
     sim.load(0, longer)
     assert not sim.finished[0] and sim.finished[1]
-    run_policy(sim, FIFOPolicy())
+    replay(sim, FIFOPolicy().decide)
     fresh = run(config, [longer])
     pd.testing.assert_frame_equal(request_frame(sim, 0), request_frame(fresh, 0), check_exact=True)
     pd.testing.assert_frame_equal(request_frame(sim, 1), kept, check_exact=True)

@@ -271,7 +271,7 @@ def check_final(sim: ClusterSim) -> None:
 
 
 def run_fifo_checked(sim: ClusterSim) -> None:
-    """:func:`run_policy` with FIFO, checking the invariants after every step."""
+    """:func:`pecgym.sim.replay.replay` with FIFO, checking the invariants after every step."""
     previous = sim.clock.copy()
     sim.advance()
     while not sim.done:

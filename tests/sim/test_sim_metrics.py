@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from pecgym.baselines import FIFOPolicy, run_policy
+from pecgym.baselines import FIFOPolicy
 from pecgym.sim.config import ClusterConfig
 from pecgym.sim.metrics import format_summary, request_frame, summarize, summary_table
+from pecgym.sim.replay import replay
 from pecgym.sim.simulator import ClusterSim, Commands
 from pecgym.traces.workload import Workload
 
@@ -30,7 +31,7 @@ def make_workload(rows, labels=None) -> Workload:
 
 
 def run_fifo(rows, labels=None, config: ClusterConfig = CONFIG) -> ClusterSim:
-    return run_policy(ClusterSim(config, [make_workload(rows, labels)]), FIFOPolicy())
+    return replay(ClusterSim(config, [make_workload(rows, labels)]), FIFOPolicy().decide)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def test_unstarted_requests_count_as_waiting_until_the_end() -> None:
     one that arrived at 1.95 s is not (yet), one arriving at 3 s never arrived."""
     rows = [(0.0, 6000, 5), (0.5, 100, 5), (1.95, 6000, 5), (3.0, 6000, 5)]
     config = ClusterConfig(num_instances=1, starvation_timeout=0.1, horizon=2.0)
-    sim = run_policy(ClusterSim(config, [make_workload(rows)]), NeverActs())
+    sim = replay(ClusterSim(config, [make_workload(rows)]), NeverActs().decide)
     s = summarize(sim)
     assert s["truncated"] and s["sim_time"] == 2.0
     assert s["unfinished"] == 3 and s["not_arrived"] == 1 and s["completed"] == 0

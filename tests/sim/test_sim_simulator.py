@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pecgym.baselines import FIFOPolicy, run_policy
+from pecgym.baselines import FIFOPolicy
 from pecgym.sim.config import ClusterConfig, ConfigError
 from pecgym.sim.metrics import request_frame, summarize
+from pecgym.sim.replay import replay
 from pecgym.sim.simulator import ClusterSim, Commands
 from pecgym.sim.state import Op, PreemptMode, Reject, ReqState
 from pecgym.traces.workload import Workload
@@ -64,7 +65,7 @@ def decode_time(cost, tokens_in: int, output: int) -> float:
 # ------------------------------------------------------------------ one request alone
 def test_lone_request_timings_match_cost_model() -> None:
     sim = make_sim((0.5, 1000, 300))
-    run_policy(sim, FIFOPolicy())
+    replay(sim, FIFOPolicy().decide)
     row = frame(sim).loc[0]
     cost = sim.cost
     assert row["queueing_delay"] == 0.0
@@ -80,7 +81,7 @@ def test_lone_request_timings_match_cost_model() -> None:
 
 def test_single_output_token_finishes_at_first_token() -> None:
     sim = make_sim((0.0, 3000, 1))
-    run_policy(sim, FIFOPolicy())
+    replay(sim, FIFOPolicy().decide)
     row = frame(sim).loc[0]
     assert row["jct"] == row["ttft"] == pytest.approx(sim.cost.prefill_time(3000), rel=REL)
     assert np.isnan(row["tbt"])
@@ -89,9 +90,9 @@ def test_single_output_token_finishes_at_first_token() -> None:
 # ----------------------------------------------------------------------- batching
 def test_two_decodes_on_one_instance_slow_each_other_but_beat_serial() -> None:
     alone = make_sim((0.0, 500, 400))
-    run_policy(alone, FIFOPolicy())
+    replay(alone, FIFOPolicy().decide)
     pair = make_sim((0.0, 500, 400), (0.0, 500, 400))
-    run_policy(pair, FIFOPolicy())
+    replay(pair, FIFOPolicy().decide)
     solo, both = frame(alone).loc[0], frame(pair)
     cost = pair.cost
     decode_alone = solo["jct"] - solo["ttft"]
@@ -161,7 +162,7 @@ def test_ulysses_beats_ring_attention() -> None:
 
 def test_sp_decode_stays_on_its_group() -> None:
     sim = make_sim((0.0, 100_000, 50), num_instances=4)
-    run_policy(sim, FIFOPolicy())
+    replay(sim, FIFOPolicy().decide)
     row = frame(sim).loc[0]
     assert sim.sp_degree_for(100_000) == 2
     assert sim.group_n[0, 0] == 2 and row["migrations"] == 0
@@ -202,7 +203,7 @@ def test_preempt_keep_holds_memory_and_resumes_progress() -> None:
     assert command(sim, Op.START, 0, lo=1) == Reject.BAD_INSTANCES
     assert command(sim, Op.START, 0, lo=0, n=2) == Reject.BAD_INSTANCES
     start(sim, 0)
-    run_policy(sim, FIFOPolicy())
+    replay(sim, FIFOPolicy().decide)
     row = frame(sim).loc[0]
     assert row["ttft"] == pytest.approx(prefill + 0.3, rel=REL)  # later by the pause
     assert row["queueing_delay"] == 0.0 and row["prefill_preemptions"] == 1
@@ -214,7 +215,7 @@ def test_preempt_recompute_loses_progress() -> None:
     assert sim.prefill_done[0, 0] == 0.0
     sim.advance()
     start(sim, 0, lo=1)  # may restart anywhere
-    run_policy(sim, FIFOPolicy())
+    replay(sim, FIFOPolicy().decide)
     row = frame(sim).loc[0]
     assert row["ttft"] == pytest.approx(0.5 + sim.cost.prefill_time(PROMPT), rel=REL)
     assert row["t_start"] == 0.0  # the first start counts for the queueing delay
@@ -236,7 +237,7 @@ def test_preempt_swap_pays_the_copy_both_ways() -> None:
     assert sim.queued()[0, 0]
     start(sim, 0, lo=1)  # swapped KV may come back on another instance
     assert sim.ready_at[0, 0] == pytest.approx(0.2 + 2 * copy, rel=REL)
-    run_policy(sim, FIFOPolicy())
+    replay(sim, FIFOPolicy().decide)
     ttft = frame(sim).loc[0, "ttft"]
     assert ttft == pytest.approx(prefill + 2 * copy, rel=REL)
 
@@ -466,7 +467,7 @@ def test_evicted_decode_that_refills_its_instance_still_progresses(short_of_full
     sim = ClusterSim(config, [workload((0.0, cap - short_of_full, short_of_full + 50))])
     policy = FIFOPolicy()
     sim.advance()
-    for _ in range(200):  # a bounded run_policy: a livelock fails instead of hanging
+    for _ in range(200):  # a bounded replay: a livelock fails instead of hanging
         if sim.done:
             break
         if sim.at_decision[0]:
@@ -647,7 +648,7 @@ def rows_every(seconds: float, count: int) -> list[tuple[float, int, int]]:
 
 def test_horizon_truncates_and_reports_unfinished() -> None:
     sim = make_sim(*rows_every(0.5, 40), num_instances=1, horizon=5.0)
-    run_policy(sim, FIFOPolicy())
+    replay(sim, FIFOPolicy().decide)
     assert sim.done and sim.truncated[0] and not sim.stalled[0]
     assert sim.clock[0] == 5.0
     summary = summarize(sim)
@@ -665,7 +666,7 @@ class NeverActs:
 
 def test_policy_that_never_acts_is_truncated_after_the_drain_time() -> None:
     sim = make_sim(*rows_every(1.0, 5), drain_time=60.0)
-    run_policy(sim, NeverActs())
+    replay(sim, NeverActs().decide)
     assert sim.done and sim.truncated[0] and not sim.stalled[0]
     assert sim.clock[0] == 4.0 + 60.0  # the last arrival, then the drain time
     assert summarize(sim)["unfinished"] == 5
@@ -673,7 +674,7 @@ def test_policy_that_never_acts_is_truncated_after_the_drain_time() -> None:
 
 def test_policy_that_never_acts_stalls_without_limits() -> None:
     sim = make_sim(*rows_every(1.0, 5), drain_time=None)
-    run_policy(sim, NeverActs())
+    replay(sim, NeverActs().decide)
     assert sim.done and sim.stalled[0] and sim.truncated[0]  # a stall is a truncation
     assert sim.clock[0] == 4.0  # the last arrival; then nothing can happen
     assert sim.state_counts(0)["waiting"] == 5
@@ -683,7 +684,7 @@ def test_policy_that_never_acts_stalls_without_limits() -> None:
 
 def test_policy_that_never_acts_with_horizon_is_truncated() -> None:
     sim = make_sim(*rows_every(1.0, 5), horizon=3.5, drain_time=None)
-    run_policy(sim, NeverActs())
+    replay(sim, NeverActs().decide)
     assert sim.truncated[0] and not sim.stalled[0] and sim.clock[0] == 3.5
     assert summarize(sim)["not_arrived"] == 1
 
@@ -693,5 +694,5 @@ def test_empty_workload_is_finished_at_once() -> None:
     empty = Workload(np.zeros(0), np.zeros(0, dtype=int), np.zeros(0, dtype=int))
     sim = ClusterSim(config, [empty, workload((0.0, 100, 5))])
     assert sim.finished[0] and not sim.finished[1]
-    run_policy(sim, FIFOPolicy())
+    replay(sim, FIFOPolicy().decide)
     assert sim.done and sim.state_counts(1)["done"] == 1 and sim.clock[0] == 0.0
