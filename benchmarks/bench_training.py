@@ -3,13 +3,15 @@ time goes.
 
 Not a test: trains from the env id's recipe (no imitation, no validation) for a fixed
 number of steps at each batch size and prints, measured in one run, the env steps per
-second and the share of wall time in the env (``step``), in building the action masks the
-policy reads (``masks``), in the rollout's policy forward passes (``rollout policy``: the rest
-of collecting) and in the PPO updates (``learn``). Target: at least 3,000 env steps/s end
-to end at 64 envs on a 2-core machine.
+second and the share of wall time in the env's step (simulation, observation and action
+masks), in the rest of collecting rollouts (the policy's forward passes and masked
+distributions: ``rollout policy``) and in the PPO updates (``learn``). ``--validate``
+adds rows with torch.distributions' argument checks on (pecgym's training turns them off:
+they cost about a third of building each masked distribution). Target: at least 3,000 env
+steps/s end to end at 64 envs on a 2-core machine.
 
     python benchmarks/bench_training.py [--env pecgym/ConvBusy-v1] [--envs 8,64]
-        [--rollouts 4] [--profile]
+        [--rollouts 4] [--validate] [--profile]
 """
 
 from __future__ import annotations
@@ -40,14 +42,19 @@ def _timed(obj, name: str, totals: dict[str, float], label: str) -> None:
     setattr(obj, name, wrapper)
 
 
-def measure(env_id: str, num_envs: int, rollouts: int, profile: bool) -> dict[str, float]:
+def measure(
+    env_id: str, num_envs: int, rollouts: int, profile: bool, validate: bool = False
+) -> dict[str, float]:
     """Train ``rollouts`` PPO rollouts (after one warm-up rollout); times and shares."""
+    import torch
+
     config = load_recipe(
         env_id,
         None,
         {"num_envs": num_envs, "imitation": {"teacher": None}, "eval": {"every": 0}},
     )
     configure_torch(config.torch_threads)
+    torch.distributions.Distribution.set_default_validate_args(validate)
     env = _make_env(env_id, config, get_scenario(env_id).config(config.env))
     from sb3_contrib import MaskablePPO
 
@@ -56,7 +63,6 @@ def measure(env_id: str, num_envs: int, rollouts: int, profile: bool) -> dict[st
     model.learn(steps)  # warm-up: imports, first allocations
     totals: dict[str, float] = defaultdict(float)
     _timed(env, "step_wait", totals, "step")
-    _timed(env, "env_method", totals, "masks")
     _timed(model, "collect_rollouts", totals, "collect")
     _timed(model, "train", totals, "learn")
     profiler = cProfile.Profile() if profile else None
@@ -71,11 +77,11 @@ def measure(env_id: str, num_envs: int, rollouts: int, profile: bool) -> dict[st
     env.close()
     return {
         "envs": num_envs,
+        "checks": "on" if validate else "off",
         "steps": steps * rollouts,
         "steps/s": steps * rollouts / wall,
         "step": totals["step"] / wall,
-        "masks": totals["masks"] / wall,
-        "rollout policy": (totals["collect"] - totals["step"] - totals["masks"]) / wall,
+        "rollout policy": (totals["collect"] - totals["step"]) / wall,
         "learn": totals["learn"] / wall,
     }
 
@@ -85,15 +91,19 @@ def main() -> None:
     parser.add_argument("--env", default="pecgym/ConvBusy-v1")
     parser.add_argument("--envs", default="8,64", help="comma-separated batch sizes")
     parser.add_argument("--rollouts", type=int, default=4, help="rollouts measured per size")
+    parser.add_argument("--validate", action="store_true", help="also with argument checks")
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
     args = parser.parse_args()
-    rows = [measure(args.env, int(n), args.rollouts, args.profile) for n in args.envs.split(",")]
+    rows = []
+    for n in args.envs.split(","):
+        for validate in (False, True) if args.validate else (False,):
+            rows.append(measure(args.env, int(n), args.rollouts, args.profile, validate))
     print(f"{args.env}, MaskablePPO from its recipe (n_steps x envs per rollout)")
-    print(f"{'envs':>5} {'steps':>8} {'steps/s':>8}  share: step  masks  rollout policy  learn")
+    print(f"{'envs':>5} {'checks':>6} {'steps':>8} {'steps/s':>8}  share: step  rollout  learn")
     for r in rows:
         print(
-            f"{r['envs']:>5} {r['steps']:>8} {r['steps/s']:>8.0f}  "
-            f"{r['step']:>11.0%} {r['masks']:>6.0%} {r['rollout policy']:>15.0%} {r['learn']:>6.0%}"
+            f"{r['envs']:>5} {r['checks']:>6} {r['steps']:>8} {r['steps/s']:>8.0f}  "
+            f"{r['step']:>11.0%} {r['rollout policy']:>8.0%} {r['learn']:>6.0%}"
         )
 
 

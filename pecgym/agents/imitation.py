@@ -52,7 +52,7 @@ class _Recorder:
         self.student = student
         self.name = teacher.name
         self.env_overrides = getattr(teacher, "env_overrides", None)
-        self.steps: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.steps: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.rewards: list[np.ndarray] = []
 
     def bind(self, core: SchedCore) -> None:
@@ -62,7 +62,14 @@ class _Recorder:
     def act(self, observation: dict, masks: np.ndarray, core: SchedCore) -> np.ndarray:
         labels = np.asarray(self.teacher.act(observation, masks, core))
         live = ~core.sim.finished
-        self.steps.append((observation, masks, labels, live.copy()))
+        # in the student's states the teacher may pick an action the env refuses (e.g. a
+        # request the student already commanded this instant), or a command no action
+        # expresses (it then answers WAIT): no label there
+        allowed = masks[np.arange(len(labels)), labels]
+        lost = getattr(self.teacher, "lost", None)
+        if lost is not None:
+            allowed &= ~lost
+        self.steps.append((observation, masks, labels, live.copy(), live & allowed))
         if self.student is None:
             return labels
         return self.student.act(observation, masks, core)
@@ -93,13 +100,14 @@ def collect_demonstrations(
     for t in range(len(rewards) - 1, -1, -1):  # discounted return-to-go of every env
         running = np.where(live[t], rewards[t] + gamma * running, 0.0)
         returns[t] = running
+    keep = np.stack([step[4] for step in recorder.steps])
     keys = recorder.steps[0][0].keys()
-    observations = {k: np.concatenate([s[0][k][s[3]] for s in recorder.steps]) for k in keys}
+    observations = {k: np.concatenate([s[0][k][s[4]] for s in recorder.steps]) for k in keys}
     return Demonstrations(
         observations=observations,
-        masks=np.concatenate([s[1][s[3]] for s in recorder.steps]),
-        actions=np.concatenate([s[2][s[3]] for s in recorder.steps]).astype(np.int64),
-        returns=returns[live],
+        masks=np.concatenate([s[1][s[4]] for s in recorder.steps]),
+        actions=np.concatenate([s[2][s[4]] for s in recorder.steps]).astype(np.int64),
+        returns=returns[keep],
         episodes=done.episodes,
     )
 

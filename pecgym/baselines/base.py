@@ -29,6 +29,10 @@ class Heuristic:
         """One command for each of ``envs`` (indices of envs at a decision point)."""
         raise NotImplementedError
 
+    lost: np.ndarray | None = None
+    """Per env, whether the last :meth:`act` had a command no action expresses (a WAIT
+    stands in for it)."""
+
     def bind(self, core: SchedCore) -> None:
         """Start counting unencodable commands for the envs of ``core``."""
         self._unencodable = np.zeros(core.num_envs, dtype=np.int64)
@@ -38,15 +42,17 @@ class Heuristic:
     ) -> np.ndarray:
         """The env actions of :meth:`decide`'s commands (WAIT for envs not deciding)."""
         sim = core.sim
+        if getattr(self, "_unencodable", None) is None or len(self._unencodable) != core.num_envs:
+            self.bind(core)
+        self.lost = np.zeros(core.num_envs, dtype=bool)
         deciding = np.flatnonzero(sim.at_decision & ~sim.finished)
         if not deciding.size:
             return np.zeros(core.num_envs, dtype=np.int64)
         commands = self.decide(sim, deciding)
         actions, encoded = core.encode(commands)
-        lost = ~encoded & (commands.op != Op.NOOP)
-        if getattr(self, "_unencodable", None) is None or len(self._unencodable) != core.num_envs:
-            self.bind(core)
-        np.add.at(self._unencodable, commands.env[lost], 1)
+        lost = commands.env[~encoded & (commands.op != Op.NOOP)]
+        self.lost[lost] = True
+        np.add.at(self._unencodable, lost, 1)
         return actions
 
     def episode_stats(self, env: int) -> dict[str, int]:

@@ -53,6 +53,8 @@ class ActionLayout:
     num_instances: int
     queue_rows: int
     running_rows: int
+    view_size: int = 0
+    """Rows per queue view (0: the queue rows are one view)."""
 
     @property
     def placements(self) -> int:
@@ -226,7 +228,12 @@ def encode(
     if start.size:
         e, r = env[start], req[start]
         hit = slots[start, :q_rows] == r[:, None]
-        row = hit.argmax(axis=1)
+        # a request on several views: its best-ranked row (the first row of the view that
+        # puts it first, e.g. SJF's pick is row 0 of "shortest"), so a rule's choice is one
+        # stable action, which makes it learnable by imitation
+        columns = np.arange(q_rows)
+        rank = columns % (layout.view_size or q_rows) * q_rows + columns
+        row = np.where(hit, rank, np.iinfo(np.int64).max).argmin(axis=1)
         shown = hit.any(axis=1)
         k = rows.start_requirements(sim)[1][e, row]
         lo, size = commands.lo[start], commands.n[start]

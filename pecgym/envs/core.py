@@ -121,7 +121,7 @@ class SchedCore:
         self.workload_fn = workload_fn
         view = self.config.observation
         self.layout = codec.ActionLayout(
-            self.cluster.num_instances, view.queue_rows, view.running_window
+            self.cluster.num_instances, view.queue_rows, view.running_window, view.view_size
         )
         self.objective = make_objective(self.config.reward)
         self.record_timeline = record_timeline

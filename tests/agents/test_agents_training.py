@@ -284,3 +284,17 @@ def test_the_action_prior_favours_waiting_and_auto_starts() -> None:
     favoured[layout.start(np.arange(layout.queue_rows), 0, 0)] = True
     # e^3 = 20: every favoured action is about 20 times as likely as any other
     assert probs[favoured].min() > 15 * probs[~favoured].max()
+
+
+def test_reward_normalisation_wraps_the_env_and_still_masks(tmp_path: Path) -> None:
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    config = build_train_config(
+        TINY,
+        {"normalize_reward": True, "timesteps": 256, "eval": {"every": 0}, "checkpoint_every": 0},
+    )
+    run = train(ENV_ID, config)
+    assert isinstance(run.model.get_env(), VecNormalize)
+    assert run.timesteps == 256
+    episodes = rollout(AgentPolicy(run.model), run.env_config, [0]).episodes
+    assert episodes[0]["invalid_actions"] == 0

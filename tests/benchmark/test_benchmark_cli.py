@@ -41,6 +41,10 @@ def test_compare_refuses_unknown_policies(tmp_path: Path, capsys) -> None:
     code = main(["compare", "--policies", "fifo,nope", *TINY, "--out", str(tmp_path)])
     assert code == 2
     assert "unknown policy 'nope'" in capsys.readouterr().err
+    for bad, named in (("", "names no policy"), ("fifo,agent:missing.zip", "no agent")):
+        assert main(["compare", "--policies", bad, *TINY, "--out", str(tmp_path)]) == 2
+        assert named in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before any work
 
 
 @pytest.mark.parametrize("name", baselines.names())

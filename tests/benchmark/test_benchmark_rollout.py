@@ -66,3 +66,26 @@ def test_heuristics_are_policies_and_count_commands_off_the_view() -> None:
     actions = fresh.act(core.observe(), core.action_masks(), core)
     assert actions.shape == (2,) and core.action_masks()[np.arange(2), actions].all()
     assert fresh.episode_stats(0) == {"unencodable": 0}
+
+
+def test_a_rules_start_is_its_requests_best_ranked_row() -> None:
+    """SJF's pick is row 0 of the "shortest" view (or of "oldest" when it is also the
+    oldest), never a deeper row of "oldest"; FIFO's is row 0 of "oldest": a rule's choice is
+    a stable action, which imitation can learn."""
+    from pecgym.envs.core import SchedCore
+
+    busy = SMALL.config.merged({"workload": {"rate_scale": 40.0}})
+    view = busy.observation
+    for name, view_name in (("sjf", "shortest"), ("fifo", "oldest")):
+        policy = baselines.get(name)
+        core = SchedCore(4, busy)
+        core.reset_envs(range(4), [0, 1, 2, 3])
+        policy.bind(core)
+        starts = []
+        for _ in range(40):
+            actions = policy.act(core.observe(), core.action_masks(), core)
+            kind, row, _, _ = core.layout.split(actions)
+            starts += row[kind == 1].tolist()
+            core.step(actions)
+        first = view.queue_views.index(view_name) * view.view_size
+        assert first in starts and {row % view.view_size for row in starts} == {0}, starts
