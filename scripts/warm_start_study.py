@@ -92,7 +92,6 @@ def study(env_id: str, timesteps: int, every: int) -> pd.DataFrame:
         print(f"{env_id} {mode}: {run.seconds}", flush=True)
     teacher = baselines.get(recipe.imitation.teacher)
     config = get_scenario(env_id).config(recipe.env)
-    teacher.env_overrides = {}
     episodes = rollout(teacher, config, range(*recipe.eval.seeds)).episodes
     level = float(np.mean([e["objective"] for e in episodes]))
     frame = pd.DataFrame(rows)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pecgym import baselines
 from pecgym.envs.config import build_dataclass, to_plain
 from pecgym.sim.config import ConfigError
 
@@ -120,7 +121,13 @@ class TrainConfig:
             raise ConfigError(f"algo must be one of {ALGOS}, got {self.algo!r}")
         if self.timesteps < 0 or self.num_envs < 1:
             raise ConfigError("timesteps must be >= 0 and num_envs >= 1")
-        if self.imitation.teacher is not None and self.algo != "maskable_ppo":
+        teacher = self.imitation.teacher
+        if teacher is not None and teacher.lower() not in baselines.REGISTRY:
+            raise ConfigError(
+                f"imitation.teacher {teacher!r} is not a heuristic; known: "
+                f"{', '.join(baselines.names())}"
+            )
+        if teacher is not None and self.algo != "maskable_ppo":
             raise ConfigError("imitation needs algo maskable_ppo (it clones masked actions)")
 
     @property

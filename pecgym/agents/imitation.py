@@ -51,7 +51,6 @@ class _Recorder:
         self.teacher = teacher
         self.student = student
         self.name = teacher.name
-        self.env_overrides = getattr(teacher, "env_overrides", None)
         self.steps: list[tuple[dict, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.rewards: list[np.ndarray] = []
 

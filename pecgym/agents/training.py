@@ -200,7 +200,6 @@ def _warm_start(
 
     imitation = config.imitation
     teacher = baselines.get(imitation.teacher)
-    teacher.env_overrides = {}  # the teacher acts through the agent's observation layout
     first = env_config.seeds.train[0] + 500_000 + config.seed * 1000
     history: list[dict[str, float]] = []
     demos = None

@@ -68,6 +68,11 @@ def table_records(table: pd.DataFrame) -> dict:
     return {policy: {k: json_safe(v) for k, v in row.items()} for policy, row in table.iterrows()}
 
 
+def episode_records(summary: pd.DataFrame) -> list[dict]:
+    """The per-episode rows as JSON-ready records."""
+    return [{k: json_safe(v) for k, v in row.items()} for row in summary.to_dict("records")]
+
+
 def run(args: argparse.Namespace) -> int:
     policies = resolve_all(policy_specs(args.policies))
     scenario = scenario_from_args(args)
@@ -78,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
     result.summary.to_csv(out / "runs.csv", index=False)
     table.to_csv(out / "table.csv")
     (out / "table.json").write_text(json.dumps(table_records(table), indent=2) + "\n")
-    runs = [{k: json_safe(v) for k, v in row.items()} for row in result.summary.to_dict("records")]
-    (out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")
+    (out / "runs.json").write_text(json.dumps(episode_records(result.summary), indent=2) + "\n")
     if args.requests_csv:
         result.requests.to_csv(out / "requests.csv.gz", index=False)
     (out / "config.json").write_text(json.dumps(scenario.config.to_dict(), indent=2) + "\n")

@@ -9,13 +9,13 @@ from pathlib import Path
 from pecgym.benchmark.harness import AGENT_PREFIX, Scenario
 from pecgym.commands.compare import (
     _int_list,
+    episode_records,
     policy_specs,
     report,
     resolve_all,
     table_records,
 )
 from pecgym.commands.options import add_config_arguments, overrides_from_args
-from pecgym.commands.simulate import json_safe
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,12 +32,11 @@ def run(args: argparse.Namespace) -> int:
     seeds = args.seeds if args.seeds is not None else scenario.test_seeds
     result, table = report([agent, *baselines], scenario, seeds, quiet=args.quiet, requests=False)
     if json_path is not None:
-        runs = [{k: json_safe(v) for k, v in r.items()} for r in result.summary.to_dict("records")]
         record = {
             "env_id": env_id,
             "seeds": list(seeds),
             "table": table_records(table),
-            "episodes": runs,
+            "episodes": episode_records(result.summary),
             "config": scenario.env_config(agent).to_dict(),
         }
         json_path.write_text(json.dumps(record, indent=2) + "\n")

@@ -238,6 +238,7 @@ def test_cli_train_rejects_bad_input_before_any_work(tmp_path: Path, capsys) -> 
     cases = {
         ("--env", "pecgym/Nope-v1"): "Nope",
         ("--hp", "ppo.gama=0.9"): "ppo.gama",
+        ("--teacher", "nope"): "imitation.teacher",
         ("--env-kwargs", '{"cluster": {"num_instancez": 4}}'): "num_instancez",
         ("--resume", str(tmp_path / "missing.zip")): "--resume",
         ("--config", str(tmp_path / "missing.yaml")): "no recipe file",
