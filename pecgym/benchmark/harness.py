@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -136,8 +135,7 @@ def run_evaluation(
     if workers > 1 and len(resolved) > 1:
         jobs = [p if isinstance(p, str) else r for p, r in zip(policies, resolved, strict=True)]
         bar = tqdm(total=len(jobs), unit="policy", desc=scenario.name, disable=not progress)
-        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with process_pool(workers) as pool:
             futures = [pool.submit(_run_detached, p, scenario, seeds, requests) for p in jobs]
             for _ in as_completed(futures):
                 bar.update(1)
@@ -156,6 +154,13 @@ def run_evaluation(
     frames = [frame for _, policy_frames in results for frame in policy_frames]
     summary = pd.DataFrame(rows)
     return Evaluation(summary, pd.concat(frames, ignore_index=True) if frames else None)
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` fresh processes. Spawned, not forked: a fork of a process that
+    has run torch (an agent loaded to check it) inherits its thread pools' locks, and the
+    child hangs in its first parallel torch call."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _run_detached(

@@ -21,7 +21,7 @@ import pandas as pd
 
 from pecgym.envs.config import EnvConfig
 from pecgym.envs.core import SchedCore, StepResult, step_bound
-from pecgym.envs.policy import Policy
+from pecgym.envs.policy import Policy, observes
 from pecgym.sim.metrics import request_frame
 
 
@@ -52,13 +52,16 @@ def rollout(
     keep_requests: bool = False,
     on_progress: Callable[[int], None] | None = None,
     on_step: Callable[[StepResult], None] | None = None,
+    on_episode: Callable[[dict[str, Any]], None] | None = None,
 ) -> Rollout:
     """Run ``policy`` for one episode per seed of ``seeds`` on ``config``, all batched.
 
     ``labels`` (e.g. ``{"scenario": ..., "policy": ...}``) lead every record; by default
     ``{"policy": policy.name}``. ``on_progress(n)`` is called with the number of requests
     finished since its last call; ``on_step(result)`` with every step's
-    :class:`~pecgym.envs.core.StepResult`.
+    :class:`~pecgym.envs.core.StepResult`; ``on_episode(record)`` with each episode's record
+    as soon as it ends (so a caller can save it before the batch is done). A record's
+    ``wall_time_s`` is the time from the batch's start to its episode's end.
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -78,6 +81,7 @@ def rollout(
     records: list[dict[str, Any]] = [{} for _ in range(n)]
     frames: list[pd.DataFrame] = []
     counted = 0
+    reads = observes(policy)
     while True:
         ended = np.flatnonzero(live & (sim.finished | (core.steps >= limits)))
         if ended.size:
@@ -87,9 +91,12 @@ def rollout(
                 records[env] = _record(core, env, policy, labels, seeds[env], cap)
                 records[env]["return"] = float(returns[env])
                 records[env]["invalid_actions"] = int(invalid[env])
+                records[env]["wall_time_s"] = time.perf_counter() - started
                 if keep_requests:
                     frame = request_frame(sim, env).reset_index()
                     frames.append(frame.assign(**labels, seed=seeds[env]))
+                if on_episode is not None:
+                    on_episode(records[env])
             live[ended] = False
         if on_progress is not None:
             done = int(np.where(live, sim.num_done, sim.num_requests).sum())
@@ -97,15 +104,13 @@ def rollout(
             counted = done
         if not live.any():
             break
-        actions = np.asarray(policy.act(core.observe(), core.action_masks(), core), np.int64)
+        observation = core.observe() if reads else {}
+        actions = np.asarray(policy.act(observation, core.action_masks(), core), np.int64)
         result = core.step(np.where(live, actions, 0))
         if on_step is not None:
             on_step(result)
         returns += np.where(live, result.reward, 0.0)
         invalid += result.invalid & live
-    wall = time.perf_counter() - started
-    for record in records:
-        record["wall_time_s"] = wall
     front = [*labels, "seed"]
     frames = [f[front + [c for c in f.columns if c not in front]] for f in frames]
     return Rollout(records, frames)

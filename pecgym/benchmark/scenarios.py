@@ -47,14 +47,18 @@ _REPO = Path(__file__).resolve().parents[2]
 def default_trace_path() -> Path:
     """The 2023 conversation trace: ``$PECGYM_TRACE``, ``traces/`` in the working directory or
     the project, or ``../shared/traces/`` beside the project."""
+    if os.environ.get("PECGYM_TRACE"):
+        path = Path(os.environ["PECGYM_TRACE"])
+        if not path.is_file():
+            raise FileNotFoundError(f"PECGYM_TRACE={path}: no such file")
+        return path
     candidates = [
-        Path(os.environ["PECGYM_TRACE"]) if os.environ.get("PECGYM_TRACE") else None,
         Path("traces") / CONV_TRACE,
         _REPO / "traces" / CONV_TRACE,
         _REPO.parent / "shared" / "traces" / CONV_TRACE,
     ]
     for path in candidates:
-        if path is not None and path.exists():
+        if path.exists():
             return path
     raise FileNotFoundError(
         f"{CONV_TRACE} not found in traces/ or ../shared/traces/ (set PECGYM_TRACE); "

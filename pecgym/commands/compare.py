@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import pandas as pd
 
@@ -15,9 +14,9 @@ from pecgym.benchmark.harness import (
     resolve_policy,
     run_evaluation,
 )
-from pecgym.benchmark.plots import plot_delay_cdf, plot_metrics
 from pecgym.commands.options import add_config_arguments, scenario_from_args
 from pecgym.commands.simulate import json_safe
+from pecgym.outputs import output_dir
 
 
 def _int_list(text: str) -> list[int]:
@@ -77,9 +76,10 @@ def run(args: argparse.Namespace) -> int:
     policies = resolve_all(policy_specs(args.policies))
     scenario = scenario_from_args(args)
     seeds = args.seeds if args.seeds is not None else scenario.test_seeds
+    from pecgym.benchmark.plots import plot_delay_cdf, plot_metrics
+
+    out = output_dir(args.out)
     result, table = report(policies, scenario, seeds, quiet=args.quiet, requests=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     result.summary.to_csv(out / "runs.csv", index=False)
     table.to_csv(out / "table.csv")
     (out / "table.json").write_text(json.dumps(table_records(table), indent=2) + "\n")

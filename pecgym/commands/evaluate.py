@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from pecgym.benchmark.harness import AGENT_PREFIX, Scenario
 from pecgym.commands.compare import (
@@ -16,6 +15,7 @@ from pecgym.commands.compare import (
     table_records,
 )
 from pecgym.commands.options import add_config_arguments, overrides_from_args
+from pecgym.outputs import output_file
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,9 +25,7 @@ def run(args: argparse.Namespace) -> int:
     env_id = args.env or agent.meta.get("env_id")
     if not env_id:
         raise ValueError(f"{args.agent} does not record its env id; name one with --env")
-    json_path = Path(args.json) if args.json else None
-    if json_path is not None and not json_path.parent.is_dir():
-        raise ValueError(f"--json: folder {json_path.parent} does not exist")
+    json_path = output_file(args.json, "--json") if args.json else None
     scenario = Scenario.from_env_id(env_id, *overrides_from_args(args))
     seeds = args.seeds if args.seeds is not None else scenario.test_seeds
     result, table = report([agent, *baselines], scenario, seeds, quiet=args.quiet, requests=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ import numpy as np
 from pecgym import baselines
 from pecgym.benchmark.harness import resolve_policy, run_evaluation
 from pecgym.commands.options import add_config_arguments, scenario_from_args
+from pecgym.outputs import output_file
 from pecgym.sim.metrics import format_summary
 
 
@@ -24,6 +24,8 @@ def json_safe(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    json_path = output_file(args.json, "--json") if args.json else None
+    requests_path = output_file(args.requests_csv, "--requests-csv") if args.requests_csv else None
     scenario = scenario_from_args(args)
     policy = resolve_policy(args.policy)
     config = scenario.env_config(policy)
@@ -42,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
         f"({summary['steps']} steps, {summary['invalid_actions']} invalid)\n"
     )
     print(format_summary(summary))
-    if args.json:
+    if json_path is not None:
         summary["config"] = config.to_dict()
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
-    if args.requests_csv:
-        result.requests.to_csv(args.requests_csv, index=False)
+        json_path.write_text(json.dumps(summary, indent=2) + "\n")
+    if requests_path is not None:
+        result.requests.to_csv(requests_path, index=False)
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from pecgym.agents.config import ALGOS, load_recipe
 from pecgym.commands.options import add_config_arguments, overrides_from_args
 from pecgym.envs.scenarios import get_scenario
+from pecgym.outputs import output_dir, output_file
 from pecgym.sim.config import ConfigError
 
 INSTALL_HINT = 'install the RL extras: pip install "torch==2.13.0" -e ".[rl]"'
@@ -115,6 +116,12 @@ def run(args: argparse.Namespace) -> int:
     spec.config(config.env)  # a bad env setting fails here, before any work
     if args.resume and not Path(args.resume).is_file():
         raise ValueError(f"--resume: no checkpoint at {args.resume}")
+    for option, folder in (("--out", args.out), ("--tensorboard", args.tensorboard)):
+        if folder:
+            output_dir(folder, option)
+    if args.save:
+        Path(args.save).parent.mkdir(parents=True, exist_ok=True)
+        output_file(args.save, "--save")
     if args.out is None and args.save is None:
         print(
             "pecgym train: warning: neither --out nor --save is given: the trained agent will "
@@ -139,9 +146,7 @@ def run(args: argparse.Namespace) -> int:
         verbose=1 if args.verbose else 0,
     )
     if args.save:
-        save = Path(args.save)
-        save.parent.mkdir(parents=True, exist_ok=True)
-        run.model.save(save)
+        run.model.save(args.save)
     took = ", ".join(f"{k} {v:.1f} s" for k, v in run.seconds.items())
     print(f"trained {config.algo} on {spec.env_id}: {run.timesteps} PPO steps ({took})")
     if run.imitation_history:

@@ -30,7 +30,9 @@ class Policy(Protocol):
       policy (e.g. the observation layout an agent was trained with, or a cluster setting an
       ablation declares);
     * ``episode_stats(env) -> dict``: extra per-episode counts for the record (e.g. how many
-      of a heuristic's commands had no action).
+      of a heuristic's commands had no action);
+    * ``observes = False``: it never reads the observation, so the loop passes an empty
+      dict instead of building one (heuristics and ``random``; see :func:`observes`).
     """
 
     name: str
@@ -40,6 +42,11 @@ class Policy(Protocol):
     ) -> np.ndarray:
         """``(N,)`` actions for the batch."""
         ...
+
+
+def observes(policy: Any) -> bool:
+    """Whether ``policy`` reads the observation (unless it declares ``observes = False``)."""
+    return bool(getattr(policy, "observes", True))
 
 
 def policy_env_overrides(policy: Any) -> dict:

@@ -89,3 +89,38 @@ def test_a_rules_start_is_its_requests_best_ranked_row() -> None:
             core.step(actions)
         first = view.queue_views.index(view_name) * view.view_size
         assert first in starts and {row % view.view_size for row in starts} == {0}, starts
+
+
+@pytest.mark.parametrize("name", ["random", "sjf"])
+def test_an_episode_is_the_same_alone_or_in_any_batch(name: str) -> None:
+    def episode(seeds, seed):
+        records = rollout(baselines.get(name), SMALL.config, seeds).episodes
+        record = next(r for r in records if r["seed"] == seed)
+        return {k: v for k, v in record.items() if k != "wall_time_s"}
+
+    alone = episode([11], 11)
+    assert episode([3, 11, 5], 11) == alone
+    assert episode([11, 12], 11) == alone
+
+
+def test_a_policy_that_does_not_observe_gets_no_observation() -> None:
+    seen: list[dict] = []
+
+    class Blind:
+        name = "blind"
+        observes = False
+
+        def act(self, observation, masks, core):
+            seen.append(observation)
+            return np.zeros(core.num_envs, dtype=np.int64)
+
+    rollout(Blind(), SMALL.config, [0], max_steps=3)
+    assert seen and all(observation == {} for observation in seen)
+
+
+def test_on_episode_gets_each_record_as_it_ends() -> None:
+    got: list[dict] = []
+    done = rollout(baselines.get("fifo"), SMALL.config, [1, 2, 3], on_episode=got.append)
+    assert sorted(r["seed"] for r in got) == [1, 2, 3]
+    assert all(r["wall_time_s"] > 0 for r in got)
+    assert {id(r) for r in got} == {id(r) for r in done.episodes}
