@@ -22,8 +22,8 @@ class Heuristic:
     """A rule-based policy: subclasses set ``name`` and implement :meth:`decide`."""
 
     name: str = "heuristic"
-    observes = False
-    """A rule reads the simulator, never the observation."""
+    reads = frozenset()
+    """A rule reads the simulator, neither the observation nor the masks."""
     env_overrides: dict = {}
     """Settings the rule acts through (see :data:`pecgym.baselines.common.HEURISTIC_ENV`)."""
 

@@ -22,7 +22,7 @@ class RandomPolicy:
     batch (:func:`~pecgym.envs.sampling.keyed_masked_actions`)."""
 
     name = "random"
-    observes = False
+    reads = frozenset({"masks"})
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed

@@ -21,7 +21,7 @@ import pandas as pd
 
 from pecgym.envs.config import EnvConfig
 from pecgym.envs.core import SchedCore, StepResult, step_bound
-from pecgym.envs.policy import Policy, observes
+from pecgym.envs.policy import Policy, reads
 from pecgym.sim.metrics import request_frame
 
 
@@ -81,7 +81,7 @@ def rollout(
     records: list[dict[str, Any]] = [{} for _ in range(n)]
     frames: list[pd.DataFrame] = []
     counted = 0
-    reads = observes(policy)
+    inputs = reads(policy)
     while True:
         ended = np.flatnonzero(live & (sim.finished | (core.steps >= limits)))
         if ended.size:
@@ -104,8 +104,9 @@ def rollout(
             counted = done
         if not live.any():
             break
-        observation = core.observe() if reads else {}
-        actions = np.asarray(policy.act(observation, core.action_masks(), core), np.int64)
+        observation = core.observe() if "observation" in inputs else {}
+        masks = core.action_masks() if "masks" in inputs else None
+        actions = np.asarray(policy.act(observation, masks, core), np.int64)
         result = core.step(np.where(live, actions, 0))
         if on_step is not None:
             on_step(result)

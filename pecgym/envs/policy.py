@@ -31,8 +31,9 @@ class Policy(Protocol):
       ablation declares);
     * ``episode_stats(env) -> dict``: extra per-episode counts for the record (e.g. how many
       of a heuristic's commands had no action);
-    * ``observes = False``: it never reads the observation, so the loop passes an empty
-      dict instead of building one (heuristics and ``random``; see :func:`observes`).
+    * ``reads``: which of its inputs it reads, a subset of :data:`INPUTS` (default: all).
+      The loop builds only those and passes an empty dict / ``None`` for the others: a
+      heuristic reads neither (it reads the simulator), ``random`` only the masks.
     """
 
     name: str
@@ -44,9 +45,14 @@ class Policy(Protocol):
         ...
 
 
-def observes(policy: Any) -> bool:
-    """Whether ``policy`` reads the observation (unless it declares ``observes = False``)."""
-    return bool(getattr(policy, "observes", True))
+INPUTS = frozenset({"observation", "masks"})
+"""What the loop can hand a policy besides the core."""
+
+
+def reads(policy: Any) -> frozenset[str]:
+    """The inputs ``policy`` reads (its ``reads``, else all of :data:`INPUTS`)."""
+    declared = getattr(policy, "reads", None)
+    return INPUTS if declared is None else INPUTS & frozenset(declared)
 
 
 def policy_env_overrides(policy: Any) -> dict:

@@ -103,19 +103,24 @@ def test_an_episode_is_the_same_alone_or_in_any_batch(name: str) -> None:
     assert episode([11, 12], 11) == alone
 
 
-def test_a_policy_that_does_not_observe_gets_no_observation() -> None:
-    seen: list[dict] = []
+@pytest.mark.parametrize("inputs", [frozenset(), frozenset({"masks"}), None])
+def test_a_policy_gets_only_the_inputs_it_reads(inputs) -> None:
+    seen: list[tuple] = []
 
-    class Blind:
-        name = "blind"
-        observes = False
+    class Reader:
+        name = "reader"
+        reads = inputs
 
         def act(self, observation, masks, core):
-            seen.append(observation)
+            seen.append((observation, masks))
             return np.zeros(core.num_envs, dtype=np.int64)
 
-    rollout(Blind(), SMALL.config, [0], max_steps=3)
-    assert seen and all(observation == {} for observation in seen)
+    rollout(Reader(), SMALL.config, [0], max_steps=3)
+    wanted = {"observation", "masks"} if inputs is None else inputs
+    assert seen
+    for observation, masks in seen:
+        assert (observation != {}) == ("observation" in wanted)
+        assert (masks is not None) == ("masks" in wanted)
 
 
 def test_on_episode_gets_each_record_as_it_ends() -> None:

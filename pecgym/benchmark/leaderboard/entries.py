@@ -19,6 +19,7 @@ from pecgym import __version__, baselines
 from pecgym.benchmark.harness import AGENT_PREFIX, Scenario, resolve_policy
 from pecgym.benchmark.leaderboard.suite import RANDOM, REFERENCE_POLICIES
 from pecgym.envs.core import SchedCore
+from pecgym.envs.policy import reads
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def fitting_scenarios(policy: Any, scenarios: Sequence[Scenario]) -> list[Scenar
     """The scenarios ``policy`` can run on: all for a heuristic; for an agent, those whose
     observation and action spaces are the ones it learned."""
     bind = getattr(policy, "bind", None)
-    if getattr(policy, "observes", True) is False or not callable(bind):
+    if "observation" not in reads(policy) or not callable(bind):
         return list(scenarios)
     fits = []
     for scenario in scenarios:
