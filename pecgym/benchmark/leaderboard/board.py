@@ -35,7 +35,7 @@ from pecgym.benchmark.leaderboard.report import (
     write_tensorboard,
 )
 from pecgym.benchmark.leaderboard.runner import execute, import_ray, plan
-from pecgym.benchmark.leaderboard.suite import REPS, SUITES, get_suite
+from pecgym.benchmark.leaderboard.suite import REPS, get_suite, suite_of_label
 from pecgym.outputs import output_dir
 
 SUMMARY_FILE = "summary.csv"
@@ -127,7 +127,7 @@ def canonical_order(episodes: pd.DataFrame, suite: str) -> pd.DataFrame:
     """The episodes of ``suite`` sorted by the suite's scenario order, policy and seed, so
     the summary (and its seeded bootstraps) does not depend on the order jobs finished in."""
     episodes = episodes[episodes["suite"] == suite]
-    known = SUITES.get(suite.removesuffix("-quick"))
+    known = suite_of_label(suite)
     order = [env_id.removeprefix("pecgym/") for env_id in known.env_ids] if known else []
     rank = {name: i for i, name in enumerate(order)}
     position = episodes["scenario"].map(lambda name: rank.get(name, len(rank)))

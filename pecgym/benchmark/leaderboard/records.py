@@ -2,8 +2,9 @@
 the resolved configs its rows point at (``configs/<digest>.json``).
 
 Rows are appended as episodes finish, so an interrupted run keeps every finished episode
-and a rerun skips them (:meth:`EpisodeLog.done`). Floats are written at full precision:
-a row is a replayable record (:mod:`pecgym.benchmark.leaderboard.replay`).
+and a rerun skips them (:func:`~pecgym.benchmark.leaderboard.runner.plan`). Floats are
+written at full precision: a row is a replayable record
+(:mod:`pecgym.benchmark.leaderboard.replay`).
 """
 
 from __future__ import annotations
@@ -56,9 +57,6 @@ TEXT_COLUMNS = (
 )
 """Columns read back as text (a hex digest of digits only must stay a string)."""
 
-KEY = ("suite", "scenario", "policy", "seed")
-"""The columns that identify an episode (a rerun skips keys already recorded)."""
-
 NOT_REPLAYED = ("wall_time_s", "batch_size")
 """Columns that describe the run rather than the episode (a replay need not match them)."""
 
@@ -88,11 +86,6 @@ class EpisodeLog:
                 f"{', '.join(missing)}; write to a new --out folder"
             )
         return frame
-
-    def done(self) -> set[tuple]:
-        """The keys (:data:`KEY`) of every recorded episode."""
-        frame = self.load()
-        return {tuple(row) for row in frame[list(KEY)].itertuples(index=False)}
 
     def append(self, records: Iterable[Mapping[str, Any]]) -> int:
         """Append ``records`` (dicts with at least :data:`COLUMNS`' keys, extras ignored) and

@@ -74,7 +74,8 @@ def plan(
                 (recorded["policy"] == entry.name) & (recorded["scenario"] == scenario.name)
             ]
             _check_same_run(rows, entry, scenario.name, digest, folder)
-            missing = tuple(s for s in scenario.test_seeds if s not in set(rows["seed"]))
+            done = set(rows["seed"])
+            missing = tuple(s for s in scenario.test_seeds if s not in done)
             groups = [missing] if batch else [(seed,) for seed in missing]
             jobs += [Job(suite, entry, scenario, seeds) for seeds in groups if seeds]
     order = {"random": 0, "agent": 1}

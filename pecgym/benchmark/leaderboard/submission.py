@@ -22,7 +22,7 @@ AGENT_FILE = "agent.zip"
 RECIPE_FILE = "training.yaml"
 README_FILE = "README.md"
 
-FIELDS: dict[str, type | tuple[type, ...]] = {
+FIELDS: dict[str, type] = {
     "name": str,
     "pecgym_version": str,
     "suite": str,

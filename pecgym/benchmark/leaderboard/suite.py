@@ -22,6 +22,9 @@ RANDOM = "random"
 FIFO = "fifo"
 """The policy probabilities of improvement are measured against."""
 
+QUICK_SUFFIX = "-quick"
+"""What a reduced suite's label adds to the suite's name."""
+
 REPS = 2000
 """Bootstrap resamples per interval."""
 
@@ -56,7 +59,7 @@ class Suite:
 
     def label(self, quick: bool = False) -> str:
         """The suite label results are recorded under."""
-        return f"{self.name}-quick" if quick else self.name
+        return f"{self.name}{QUICK_SUFFIX}" if quick else self.name
 
     def scenarios(self, *, quick: bool = False, trace: str | Path | None = None) -> list[Scenario]:
         """The suite's scenarios, each with its evaluation seeds fixed (the first
@@ -103,6 +106,11 @@ SUITES: dict[str, Suite] = {
     )
 }
 """The leaderboard suites by version label."""
+
+
+def suite_of_label(label: str) -> Suite | None:
+    """The suite a results label (``"v1"``, ``"v1-quick"``) belongs to, if known."""
+    return SUITES.get(label.removesuffix(QUICK_SUFFIX))
 
 
 def get_suite(name: str) -> Suite:
