@@ -52,18 +52,30 @@ def main() -> None:
     for plot in (INTERVALS_PLOT, PROFILE_PLOT):
         shutil.move(RECORDS / plot, IMAGES / f"leaderboard_{plot}")
     (RECORDS / "leaderboard.md").unlink()
-    PAGE.write_text(page(board.episodes, board.summary, wall, args))
+    PAGE.write_text(page(board.episodes, board.summary, wall, board.recorded, args))
     print(f"wrote {PAGE.relative_to(ROOT)}")
 
 
-def page(episodes: pd.DataFrame, summary: pd.DataFrame, wall: float, args) -> str:
+def page(episodes: pd.DataFrame, summary: pd.DataFrame, wall: float, recorded: int, args) -> str:
     suite = SUITES["v1"]
     refs = references(episodes)
     runtime = episodes.groupby(["policy", "scenario"])["wall_time_s"].max().sum()
     anchors = "\n".join(
         f"| {name} | {ref.random_iqm:.4g} | {anchor(ref)} |" for name, ref in refs.iterrows()
     )
-    how = "rewritten from the saved records" if args.reuse else f"{args.workers} workers"
+    if args.reuse:
+        last = "This page was rewritten from the saved records."
+    else:
+        last = (
+            f"The last run recorded {recorded} of them in {wall:.0f} s wall with "
+            f"{args.workers} workers on a 2-core machine (a rerun only runs what is missing)."
+        )
+    footer = textwrap.fill(
+        f"Records: {len(episodes)} episodes, {runtime:.0f} s of job time (per job, its batch's "
+        f"wall time). {last} The statistics follow rliable (Agarwal et al., NeurIPS 2021), "
+        "computed with SciPy (`pecgym/benchmark/leaderboard/ranking.py` says why).",
+        width=92,
+    )
     intro = textwrap.fill(
         f"{suite.description} Every policy acts through the env's actions, seeds batched as "
         "the envs of one vector env; `python scripts/leaderboard_page.py` regenerates this "
@@ -96,9 +108,7 @@ def page(episodes: pd.DataFrame, summary: pd.DataFrame, wall: float, args) -> st
 
 ![performance profile](img/leaderboard_{PROFILE_PLOT})
 
-Run: {len(episodes)} episodes, {runtime:.0f} s of job time, this page's run {wall:.0f} s
-wall ({how}) on a 2-core machine. The statistics follow rliable (Agarwal et al., NeurIPS
-2021), computed with SciPy (`pecgym/benchmark/leaderboard/ranking.py` says why).
+{footer}
 """
 
 

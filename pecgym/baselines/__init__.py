@@ -17,9 +17,12 @@ pecsched-no-coloc    ... a short prefill pauses the long decode on its GPUs    P
 pecsched-no-fastsp   ... ring attention instead of Ulysses for long prefills   PecSched
 qllm                 LS before BE, BE prefills parked (KV kept) for LS         QLLM
 fcfs                 iteration-level FCFS over LS and BE                       QLLM's baseline
+rr                   bind at arrival, round robin; each instance FCFS          Vidur
+lor                  bind at arrival to the least outstanding instance; FCFS   Splitwise-sim
 ===================  ========================================================  ===============
 
-FIFO, Reservation and Priority are PecSched's baselines, FCFS is QLLM's. Every policy here is
+FIFO, Reservation and Priority are PecSched's baselines, FCFS is QLLM's; ``rr`` and ``lor``
+are the peer simulators' dispatch rules (for comparisons with them). Every policy here is
 a :class:`~pecgym.envs.policy.Policy`: the heuristics decide simulator commands and encode
 them as the env's actions (:class:`Heuristic`), random samples the action masks.
 """
@@ -38,6 +41,7 @@ from pecgym.baselines.priority import PriorityPolicy
 from pecgym.baselines.qllm import QLLMPolicy
 from pecgym.baselines.random_policy import RandomPolicy
 from pecgym.baselines.reservation import ReservationPolicy
+from pecgym.baselines.routers import LeastOutstandingRouter, RoundRobinRouter
 from pecgym.baselines.sjf import SJFPolicy
 
 REGISTRY: dict[str, Callable[..., Any]] = {
@@ -53,6 +57,8 @@ REGISTRY: dict[str, Callable[..., Any]] = {
     "pecsched-no-fastsp": partial(PecSchedPolicy, fast_sp=False),
     "qllm": QLLMPolicy,
     "fcfs": FCFSPolicy,
+    "rr": RoundRobinRouter,
+    "lor": LeastOutstandingRouter,
 }
 """Policy factories by CLI name (keyword arguments go to the constructor)."""
 
@@ -94,12 +100,14 @@ __all__ = [
     "FCFSPolicy",
     "FIFOPolicy",
     "Heuristic",
+    "LeastOutstandingRouter",
     "PecSchedPolicy",
     "Policy",
     "PriorityPolicy",
     "QLLMPolicy",
     "RandomPolicy",
     "ReservationPolicy",
+    "RoundRobinRouter",
     "SJFPolicy",
     "get",
     "names",

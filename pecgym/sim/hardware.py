@@ -149,6 +149,18 @@ MODELS: dict[str, ModelSpec] = {
         params=70.6e9,
         active_params=70.6e9,
     ),
+    "codellama-34b": ModelSpec(  # Vidur's reference runs (../shared/reference)
+        name="CodeLlama-34B",
+        layers=48,
+        hidden=8192,
+        q_heads=64,
+        kv_heads=8,
+        head_dim=128,
+        ffn=22016,
+        vocab=32000,
+        params=33.7e9,
+        active_params=33.7e9,
+    ),
     "mistral-7b": ModelSpec(
         name="Mistral-7B",
         layers=32,
@@ -193,6 +205,7 @@ _MODEL_ALIASES: dict[str, str] = {
     "llama-3.1-70b": "llama-3-70b",
     "llama3.1-8b": "llama-3-8b",
     "llama3.1-70b": "llama-3-70b",
+    "code-llama-34b": "codellama-34b",
 }
 _MODEL_SUFFIXES = re.compile(r"(-(hf|instruct|chat|base|v0\.\d))+$")
 
