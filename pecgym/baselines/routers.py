@@ -50,17 +50,19 @@ class Router(Heuristic):
         lo = np.minimum(inst, sim.num_instances - k)
         allowed = (instances >= lo[:, None]) & (instances < (lo + k)[:, None])
         start, n = place(sim, envs[rows], req, allowed=allowed)
-        ready = np.full(heads.shape, np.iinfo(np.int64).max)
-        ready[rows[start >= 0], inst[start >= 0]] = req[start >= 0]
-        pick = ready.argmin(axis=1)
-        chosen = ready[np.arange(envs.size), pick]
-        go = chosen < np.iinfo(np.int64).max
+        # the oldest head that can start now, per env
+        never = np.iinfo(np.int64).max
+        ok = start >= 0
+        startable = np.full(heads.shape, never)
+        startable[rows[ok], inst[ok]] = req[ok]
+        pick = startable.argmin(axis=1)
+        every = np.arange(envs.size)
         at = np.full(heads.shape, -1)
         at[rows, inst] = start
         size = np.ones(heads.shape, dtype=np.int64)
         size[rows, inst] = n
-        pick_rows = np.arange(envs.size)
-        out.start(go, chosen, at[pick_rows, pick], size[pick_rows, pick])
+        chosen = startable[every, pick]
+        out.start(chosen < never, chosen, at[every, pick], size[every, pick])
         return out.result()
 
 

@@ -73,11 +73,11 @@ def episode_records(summary: pd.DataFrame) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pecgym.benchmark.plots import plot_delay_cdf, plot_metrics  # matplotlib: when run
+
     policies = resolve_all(policy_specs(args.policies))
     scenario = scenario_from_args(args)
     seeds = args.seeds if args.seeds is not None else scenario.test_seeds
-    from pecgym.benchmark.plots import plot_delay_cdf, plot_metrics
-
     out = output_dir(args.out)
     result, table = report(policies, scenario, seeds, quiet=args.quiet, requests=True)
     result.summary.to_csv(out / "runs.csv", index=False)
