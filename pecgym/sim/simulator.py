@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pecgym.sim.config import ClusterConfig, ConfigError
+from pecgym.sim.fields import FIELDS
 from pecgym.sim.groups import (
     GroupIndex,
     group_cells,
@@ -123,89 +124,25 @@ class ClusterSim:
 
     # ----------------------------------------------------------------- state and loading
     def _allocate(self, num_requests: int) -> None:
-        e, r, i = self.num_envs, max(num_requests, 1), self.num_instances
-        self.num_requests_max = r
-        # workload (per request)
-        self.arrival = np.full((e, r), np.inf)
-        self.input_tokens = np.zeros((e, r), dtype=np.int64)
-        self.output_tokens = np.zeros((e, r), dtype=np.int64)
-        self.is_long = np.zeros((e, r), dtype=bool)
-        self.latency_sensitive = np.zeros((e, r), dtype=bool)
-        self.exists = np.zeros((e, r), dtype=bool)
-        # dynamic state (per request)
-        self.state = np.zeros((e, r), dtype=np.int8)
-        self.group_lo = np.zeros((e, r), dtype=np.int64)
-        self.group_n = np.zeros((e, r), dtype=np.int64)
-        self.decode_to = np.full((e, r), -1, dtype=np.int64)
-        self.prefill_len = np.zeros((e, r), dtype=np.int64)
-        self.prefill_work = np.ones((e, r))  # seconds of prefill alone on its group
-        self.prompt_prefill_work = np.ones((e, r, i))  # the prompt's, per group size 1..I
-        self.prefill_done = np.zeros((e, r))  # fraction of the prefill done
-        self.generated = np.zeros((e, r))  # output tokens produced (fluid)
-        self.kv_tokens = np.zeros((e, r))  # KV tokens held on GPUs (whole request)
-        self.kv_host = np.zeros((e, r))  # KV tokens swapped to host memory
-        self.ready_at = np.zeros((e, r))  # blocked (swap-in / KV transfer) until then
-        self.swap_ready = np.zeros((e, r))  # copy to host finishes then
-        self.preempt_mode = np.zeros((e, r), dtype=np.int8)
-        self.resume_decode = np.zeros((e, r), dtype=bool)  # preempted while decoding
-        self.last_start = np.zeros((e, r))
-        self.acted_at = np.full((e, r), -np.inf)  # time of the last command on the request
-        self.moves_used = np.zeros((e, r), dtype=np.int64)  # of the move budget
-        self.jct_alone = np.ones((e, r))  # JCT on an idle cluster (the slowdown's unit)
-        # timestamps and counters (per request)
-        self.t_start = np.full((e, r), np.nan)
-        self.t_first_token = np.full((e, r), np.nan)
-        self.t_finish = np.full((e, r), np.nan)
-        self.prefill_preemptions = np.zeros((e, r), dtype=np.int64)
-        self.decode_preemptions = np.zeros((e, r), dtype=np.int64)
-        self.evictions = np.zeros((e, r), dtype=np.int64)
-        self.migrations = np.zeros((e, r), dtype=np.int64)
-        # per instance
-        self.prefill_req = np.full((e, i), -1, dtype=np.int64)
-        self.busy_time = np.zeros((e, i))
-        self.idle_time = np.zeros((e, i))
-        # per env
-        self.clock = np.zeros(e)
-        self.horizon_at = np.full(e, np.inf)  # the episode is truncated there
-        self.num_requests = np.zeros(e, dtype=np.int64)
-        self.next_arrival = np.zeros(e, dtype=np.int64)
-        self.first_live = np.zeros(e, dtype=np.int64)
-        self.num_done = np.zeros(e, dtype=np.int64)
-        self.at_decision = np.zeros(e, dtype=bool)
-        self.finished = np.zeros(e, dtype=bool)
-        self.truncated = np.zeros(e, dtype=bool)
-        self.stalled = np.zeros(e, dtype=bool)
-        self.num_events = np.zeros(e, dtype=np.int64)
-        self.wait_area = np.zeros((e, 2))  # request-seconds queued: short, long
-        self._kv_used = np.zeros((e, i))  # per-instance KV, kept up to date by every change
+        """Every state array of :data:`~pecgym.sim.fields.FIELDS`, at its fill value."""
+        self._allocate_fields(FIELDS, num_requests)
         self._kv_views: tuple[np.ndarray, np.ndarray] | None = None  # (used, free), read-only
         self._queued_memo: tuple[tuple, np.ndarray] | None = None  # (window, queued mask)
         self.timeline: list | None = None  # (t0, t1, prefill request, decode batch) per segment
         self.timeline_env = 0
 
-    _PER_REQUEST = (
-        "arrival input_tokens output_tokens is_long latency_sensitive exists state group_lo "
-        "group_n decode_to prefill_len prefill_work prefill_done generated kv_tokens kv_host "
-        "prompt_prefill_work ready_at swap_ready preempt_mode resume_decode last_start acted_at "
-        "moves_used jct_alone t_start t_first_token t_finish prefill_preemptions "
-        "decode_preemptions evictions migrations"
-    ).split()
+    def _allocate_fields(self, fields, num_requests: int) -> None:
+        self.num_requests_max = r = max(num_requests, 1)
+        for field in fields:
+            setattr(self, field.name, field.allocate(self.num_envs, r, self.num_instances))
 
     def _grow(self, num_requests: int) -> None:
-        old = {name: getattr(self, name) for name in self._PER_REQUEST}
-        keep = {name: getattr(self, name) for name in self._PER_ENV_AND_INSTANCE}
-        self._allocate(num_requests)
-        width = next(iter(old.values())).shape[1]
+        """Room for ``num_requests`` requests per env, keeping every env's state."""
+        grown = [field for field in FIELDS if field.per_request]
+        old = {field.name: getattr(self, field.name) for field in grown}
+        self._allocate_fields(grown, num_requests)
         for name, values in old.items():
-            getattr(self, name)[:, :width] = values
-        for name, values in keep.items():
-            setattr(self, name, values)
-
-    _PER_ENV_AND_INSTANCE = (
-        "prefill_req busy_time idle_time clock horizon_at num_requests next_arrival first_live "
-        "num_done at_decision finished truncated stalled num_events wait_area timeline "
-        "timeline_env _kv_used"
-    ).split()
+            getattr(self, name)[:, : values.shape[1]] = values
 
     def load(self, env: int, workload: Workload) -> None:
         """Reset env ``env`` to time 0 with a new workload (other envs are untouched)."""
@@ -215,18 +152,8 @@ class ClusterSim:
         n = len(workload)
         if n > self.num_requests_max:
             self._grow(n)
-        for name in self._PER_REQUEST:
-            row = getattr(self, name)[env]
-            fill = {
-                "arrival": np.inf,
-                "decode_to": -1,
-                "prefill_work": 1.0,
-                "acted_at": -np.inf,
-                "jct_alone": 1.0,
-            }.get(name, 0)
-            if name.startswith("t_"):
-                fill = np.nan
-            row[:] = fill
+        for field in FIELDS:  # every array of this env back to its fill value
+            getattr(self, field.name)[env] = field.fill
         self.arrival[env, :n] = workload.arrival
         self.input_tokens[env, :n] = workload.input_tokens
         self.output_tokens[env, :n] = workload.output_tokens
@@ -242,24 +169,11 @@ class ClusterSim:
             sp_method=self.config.sp_method,
         )
         self.jct_alone[env, :n] = self._jct_alone(workload)
-        self.prefill_req[env] = -1
-        self.busy_time[env] = 0.0
-        self.idle_time[env] = 0.0
-        self.wait_area[env] = 0.0
         if self.timeline is not None and env == self.timeline_env:
             self.timeline.clear()
-        self.clock[env] = 0.0
         self.horizon_at[env] = self._horizon(workload)
         self.num_requests[env] = n
-        self.next_arrival[env] = 0
-        self.first_live[env] = 0
-        self.num_done[env] = 0
-        self.at_decision[env] = False
         self.finished[env] = n == 0
-        self.truncated[env] = False
-        self.stalled[env] = False
-        self.num_events[env] = 0
-        self._kv_used[env] = 0.0
         self._kv_views = None
         self._queued_memo = None
 
