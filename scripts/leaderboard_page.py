@@ -22,14 +22,7 @@ import pandas as pd
 
 from pecgym.benchmark.leaderboard import SUITES, run_leaderboard, write_outputs
 from pecgym.benchmark.leaderboard.ranking import references
-from pecgym.benchmark.leaderboard.report import (
-    INTERVALS_PLOT,
-    PROFILE_PLOT,
-    anchor,
-    leaderboard_table,
-    to_markdown,
-)
-from pecgym.benchmark.leaderboard.suite import CONFIDENCE, REPS
+from pecgym.benchmark.leaderboard.report import INTERVALS_PLOT, PROFILE_PLOT, markdown_body
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "results" / "leaderboard"
@@ -60,9 +53,6 @@ def page(episodes: pd.DataFrame, summary: pd.DataFrame, wall: float, recorded: i
     suite = SUITES["v1"]
     refs = references(episodes)
     runtime = episodes.groupby(["policy", "scenario"])["wall_time_s"].max().sum()
-    anchors = "\n".join(
-        f"| {name} | {ref.random_iqm:.4g} | {anchor(ref)} |" for name, ref in refs.iterrows()
-    )
     if args.reuse:
         last = "This page was rewritten from the saved records."
     else:
@@ -87,27 +77,7 @@ def page(episodes: pd.DataFrame, summary: pd.DataFrame, wall: float, recorded: i
 
 {intro}
 
-{to_markdown(leaderboard_table(summary))}
-
-- **Per scenario**: the IQM (25% trimmed mean) of the episode objective over the
-  {suite.seeds} held-out test seeds (lower is better), with a {CONFIDENCE:.0%} percentile
-  bootstrap interval ({REPS} resamples).
-- **normalized IQM**: each episode on its scenario's scale, 0 = random's IQM and 1 = the best
-  heuristic's; the IQM over all of a policy's scenarios and seeds, with a stratified
-  bootstrap interval (seeds resampled within scenarios). Above 1 beats every heuristic.
-- **P(better than FIFO)**: the probability that the policy's objective on a seed is lower
-  than FIFO's on a seed (Mann-Whitney), averaged over scenarios.
-- A shipped agent runs on the scenario whose observation and action spaces it learned,
-  so it is ranked on that scenario alone.
-
-| scenario | random IQM (score 0) | best heuristic (score 1) |
-|---|---|---|
-{anchors}
-
-![interval estimates](img/leaderboard_{INTERVALS_PLOT})
-
-![performance profile](img/leaderboard_{PROFILE_PLOT})
-
+{markdown_body(summary, refs, image_prefix="img/leaderboard_")}
 {footer}
 """
 

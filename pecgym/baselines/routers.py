@@ -97,6 +97,8 @@ class LeastOutstandingRouter(Router):
         state = sim.state[envs, win]
         mine = binding[envs, win]
         rows = np.arange(envs.size)
+        # one pass per new arrival of the busiest env (arrivals at one instant, usually
+        # one): each binding changes the counts the next arrival is bound by
         while True:
             new = (state != PENDING) & (mine < 0)
             if not new.any():

@@ -245,6 +245,7 @@ def test_bad_inputs_fail_before_any_work(tmp_path: Path, capsys) -> None:
         (["--submission", str(tmp_path)], "has no training.yaml"),
         (["--trace", str(tmp_path / "missing.csv")], "is not a file"),
         (["--workers", "0"], "--workers must be at least 1"),
+        (["--reps", "5"], "--reps must be at least 100"),
     ]
     for extra, message in cases:
         assert main(["leaderboard", "--quick", "--out", str(tmp_path / "o"), *extra]) == 2

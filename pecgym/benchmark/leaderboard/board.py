@@ -80,6 +80,8 @@ def run_leaderboard(
         import_ray()
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
+    if reps < 100:
+        raise ValueError(f"--reps must be at least 100, got {reps}")
     chosen = default_specs() if policies is None else list(policies)
     if not chosen:
         raise ValueError("--policies names no policy")

@@ -69,9 +69,8 @@ def stratified_interval(
     if any(len(s) < 2 for s in strata):
         return np.nan, np.nan
     if all(np.ptp(s) == 0 for s in strata):  # nothing to resample: a point interval
-        value = statistic(*[np.asarray(s, dtype=float)[None] for s in strata])
-        value = np.asarray(value)[..., 0] if np.ndim(value) > 1 else np.asarray(value)[0]
-        return (float(value), float(value)) if np.ndim(value) == 0 else (value, value)
+        value = np.asarray(statistic(*strata), dtype=float)
+        return (float(value), float(value)) if value.ndim == 0 else (value, value)
     result = stats.bootstrap(
         [np.asarray(s, dtype=float) for s in strata],
         statistic,

@@ -75,27 +75,44 @@ def anchor(ref: pd.Series) -> str:
     return text
 
 
+GUIDE = f"""\
+- **Per scenario**: the IQM (25% trimmed mean) of the episode objective over the held-out
+  test seeds (lower is better), with a {CONFIDENCE:.0%} percentile bootstrap interval
+  ({REPS} resamples).
+- **normalized IQM**: each episode on its scenario's scale, 0 = random's IQM and 1 = the best
+  heuristic's; the IQM over all of a policy's scenarios and seeds, with a stratified
+  bootstrap interval (seeds resampled within scenarios). Above 1 beats every heuristic.
+- **P(better than FIFO)**: the probability that the policy's objective on a seed is lower
+  than FIFO's on a seed (Mann-Whitney), averaged over scenarios.
+- An agent runs on the scenarios whose observation and action spaces it learned and is
+  ranked on those alone."""
+"""How to read the leaderboard table."""
+
+
+def markdown_body(summary: pd.DataFrame, refs: pd.DataFrame, image_prefix: str = "") -> str:
+    """The table, how to read it, each scenario's anchors and the plots (named
+    ``image_prefix`` + :data:`INTERVALS_PLOT` / :data:`PROFILE_PLOT`)."""
+    anchors = "\n".join(
+        f"| {scenario} | {ref.random_iqm:.4g} | {anchor(ref)} |"
+        for scenario, ref in refs.iterrows()
+    )
+    return f"""{to_markdown(leaderboard_table(summary))}
+
+{GUIDE}
+
+| scenario | random IQM (score 0) | best heuristic (score 1) |
+|---|---|---|
+{anchors}
+
+![interval estimates]({image_prefix}{INTERVALS_PLOT})
+
+![performance profile]({image_prefix}{PROFILE_PLOT})
+"""
+
+
 def write_markdown(summary: pd.DataFrame, refs: pd.DataFrame, path: str | Path, title: str):
-    """``leaderboard.md``: the table, how to read it, and each scenario's anchors."""
-    lines = [
-        f"# {title}",
-        "",
-        to_markdown(leaderboard_table(summary)),
-        "",
-        "Objectives are per-episode scenario objectives (lower is better), as IQM over the "
-        f"held-out seeds with {CONFIDENCE:.0%} percentile bootstrap intervals ({REPS} "
-        "resamples). The normalised score puts each episode at 0 for random's IQM and 1 for "
-        "the best heuristic's on its scenario; its IQM over a policy's scenarios and seeds has "
-        "a stratified bootstrap interval. P(better than FIFO) is the probability that the "
-        "policy beats FIFO on a seed, averaged over scenarios.",
-        "",
-        "| scenario | random IQM (score 0) | best heuristic (score 1) |",
-        "|---|---|---|",
-    ]
-    for scenario, ref in refs.iterrows():
-        lines.append(f"| {scenario} | {ref.random_iqm:.4g} | {anchor(ref)} |")
-    lines += ["", f"![intervals]({INTERVALS_PLOT})", "", f"![performance profile]({PROFILE_PLOT})"]
-    Path(path).write_text("\n".join(lines) + "\n")
+    """``leaderboard.md``: a title and :func:`markdown_body`."""
+    Path(path).write_text(f"# {title}\n\n{markdown_body(summary, refs)}")
 
 
 def plot_intervals(summary: pd.DataFrame, path: str | Path) -> Path:
