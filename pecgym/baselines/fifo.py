@@ -12,7 +12,7 @@ import numpy as np
 
 from pecgym.baselines.base import Heuristic
 from pecgym.baselines.common import HEURISTIC_ENV
-from pecgym.sim.placement import feasible_starts, least_loaded_start, start_requirements
+from pecgym.sim.placement import feasible_starts, least_loaded_start
 from pecgym.sim.simulator import ClusterSim, Commands
 from pecgym.sim.state import Op
 
@@ -36,7 +36,7 @@ class FIFOPolicy(Heuristic):
         head = head_of_queue(sim, envs)
         has = head >= 0
         envs, head = envs[has], head[has]
-        need, k, fixed = start_requirements(sim, envs, head)
+        need, k, fixed = sim.start_requirements(envs, head)
         feasible = feasible_starts(sim, envs, need, k)
         lo = least_loaded_start(sim, envs, feasible, k)
         kept = fixed >= 0

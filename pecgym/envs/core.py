@@ -71,8 +71,9 @@ def episode_step_bound(
     ``N`` completions, a prefill end per prefill run (``N`` first runs, one per recompute:
     ``N * B`` by policy, plus the engine's evictions ``V``), a KV transfer per prefill end
     and per migration (``N * B``), a swap out and a swap in per swap (``2 * N * B``), a
-    full-memory event per eviction, the horizon, and with a decision gap ``g`` one tick per
-    ``g`` seconds up to the horizon ``H``: ``E = 4N + 5NB + 3V + 1 + ceil(H / g)``. So an
+    full-memory event per eviction, an iteration boundary per start that is not a resume in
+    place (``N + N * B + V``), the horizon, and with a decision gap ``g`` one tick per ``g``
+    seconds up to the horizon ``H``: ``E = 5N + 6NB + 4V + 1 + ceil(H / g)``. So an
     episode has at most ``(N + 1) * E`` steps. ``B`` is ``cluster.move_budget`` (no bound
     without one); ``V`` is at most the output tokens of the requests (every prefill after an
     eviction yields a token) and 0 in practice; ``H`` is ``cluster.drain_time`` after the
@@ -84,7 +85,7 @@ def episode_step_bound(
     ticks = 0 if gap is None else math.ceil(horizon / gap)
     if ticks and not math.isfinite(horizon):
         raise ValueError("episodes have no step bound with a decision gap and no horizon")
-    events = 4 * n + 5 * n * b + 3 * evictions + 1 + ticks
+    events = 5 * n + 6 * n * b + 4 * evictions + 1 + ticks
     return (n + 1) * events
 
 

@@ -205,7 +205,9 @@ REQUEST_FEATURES: tuple[Feature, ...] = (
         lambda c: np.where(c.running, c.rows.group_n / c.instances, 0.0),
     ),
     Feature(
-        "sp_needed", "instances its KV needs / instances", lambda c: c.rows.sp_need / c.instances
+        "sp_needed",
+        "instances its KV needs / instances",
+        lambda c: c.sim.sp_degree_for(c.rows.prefill_len) / c.instances,
     ),
     Feature(
         "acted_now",

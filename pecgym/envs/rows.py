@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pecgym.sim.simulator import ClusterSim
-from pecgym.sim.state import DECODING, KEEP, PREEMPTED, PREFILLING, SWAP
+from pecgym.sim.state import DECODING, KEEP, PREEMPTED, PREFILLING
 
 NO_ROW = np.iinfo(np.int64).max
 
@@ -74,7 +74,6 @@ class RowView:
     prefill_len: np.ndarray
     group_lo: np.ndarray
     group_n: np.ndarray
-    sp_need: np.ndarray  # instances its KV needs (SP degree)
     flat: np.ndarray  # flat (env, request) index of each row, for further gathers
     _starts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -83,19 +82,12 @@ class RowView:
         return values.ravel()[self.flat].reshape(self.slots.shape)
 
     def start_requirements(self, sim: ClusterSim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per row: KV tokens a start places, group size, and fixed group start (-1: free),
-        as :func:`pecgym.sim.placement.start_requirements` (computed once per view)."""
+        """Per row: :meth:`~pecgym.sim.simulator.ClusterSim.start_requirements` of its
+        request (KV to place, group size, fixed group start), computed once per view."""
         if self._starts is None:
-            swapped = (self.state == PREEMPTED) & (self.mode == SWAP)
-            from_host = swapped & sim.resume_decode.ravel()[self.flat]
-            load = np.where(
-                from_host, sim.kv_host.ravel()[self.flat], self.prefill_len.astype(np.float64)
-            )
-            self._starts = (
-                np.where(self.kept, 0.0, load),
-                np.where(self.kept, self.group_n, self.sp_need),
-                np.where(self.kept, self.group_lo, -1),
-            )
+            env = np.broadcast_to(np.arange(self.slots.shape[0])[:, None], self.slots.shape)
+            parts = sim.start_requirements(env.ravel(), np.maximum(self.slots, 0).ravel())
+            self._starts = tuple(part.reshape(self.slots.shape) for part in parts)
         return self._starts
 
 
@@ -119,7 +111,6 @@ def gather_rows(sim: ClusterSim, slots: np.ndarray) -> RowView:
         prefill_len=prefill_len,
         group_lo=take(sim.group_lo),
         group_n=take(sim.group_n),
-        sp_need=sim.sp_degree_for(prefill_len),
         flat=flat,
     )
 

@@ -109,6 +109,12 @@ class Efficiency:
     iteration_overhead: float = 5e-3
     """Fixed cost per engine iteration, s: scheduling, input preparation, embedding, LM head,
     sampling (DOMAIN: a few ms)."""
+    attention_half_length: float = 2140.0
+    """Keys per query at which attention reaches half of ``attention_flops`` (short sequences
+    leave FlashAttention's tiles under-filled): the compute time is scaled by
+    ``1 + attention_half_length / keys_per_query`` (fit: prefill attention of 2048 tokens,
+    CodeLlama-34B TP2 on A100, 32.7 ms over 48 layers in vidur's profile; at 1M tokens the
+    factor is ~1, where MInference's ~30 min for Llama-3-8B on one A100 holds)."""
     roofline_exponent: float = 1.75
     """``p`` of the smooth roofline ``(t_mem**p + t_compute**p)**(1/p)`` (fit)."""
     ring_overlap: float = 0.5
@@ -133,7 +139,12 @@ class Efficiency:
             raise ValueError(
                 f"Efficiency.roofline_exponent must be >= 1, got {self.roofline_exponent}"
             )
-        for name in ("collective_latency", "layer_latency", "iteration_overhead"):
+        for name in (
+            "collective_latency",
+            "layer_latency",
+            "iteration_overhead",
+            "attention_half_length",
+        ):
             if getattr(self, name) < 0.0:
                 raise ValueError(f"Efficiency.{name} must be >= 0")
         if self.transfer_latency < 0.0:
@@ -333,7 +344,9 @@ class CostModel:
         q_dim = self._q_dim / self.tp
         mem = kv * self._kv_layer_gpu + queries * 2 * q_dim * BYTES_PER_PARAM
         t_mem = mem / (self._hbm * e.hbm_bandwidth)
-        t_cmp = 4.0 * q_dim * pairs / (g.flops * e.attention_flops)
+        keys_per_query = np.maximum(pairs, 1.0) / np.maximum(queries, 1.0)
+        short = 1.0 + e.attention_half_length / keys_per_query
+        t_cmp = 4.0 * q_dim * pairs * short / (g.flops * e.attention_flops)
         t = self.model.layers * _smax(t_mem, t_cmp, e.roofline_exponent)
         return np.where(queries > 0, t, 0.0)
 
@@ -488,6 +501,16 @@ class CostModel:
             bw = self._internode if cross_node else self._nvlink
         t = self.efficiency.transfer_latency + n * self._kv_token_gpu / bw
         return _out(scalar, np.where(n > 0, t, 0.0))
+
+    def transfer_coefficients(self) -> tuple[float, float, float, float]:
+        """What :meth:`kv_transfer_time` is made of: latency (s), KV bytes per token per GPU,
+        NVLink and inter-node bandwidth (bytes/s); the compiled event clock uses them."""
+        return (
+            float(self.efficiency.transfer_latency),
+            float(self._kv_token_gpu),
+            float(self._nvlink),
+            float(self._internode),
+        )
 
     def swap_time(self, tokens: ArrayLike) -> FloatOrArray:
         """Copy the KV of ``tokens`` tokens one way between GPU and host memory over PCIe."""

@@ -98,6 +98,9 @@ FIELDS: tuple[Field, ...] = (
         "instance",
         [
             ("prefill_req", np.int64, -1),
+            ("busy_since", np.float64, NAN, "its iterations run back to back from then"),
+            ("iteration_time", np.float64, 0, "length of its running iteration (0: idle)"),
+            ("batch_mix", np.int64, 0, "2 x decode batch + prefill running, at that time"),
             ("busy_time", np.float64),
             ("idle_time", np.float64),
             ("_kv_used", np.float64, 0, "per-instance KV, kept up to date by every change"),

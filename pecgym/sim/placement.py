@@ -6,23 +6,9 @@ import numpy as np
 
 from pecgym.sim.groups import window_all, window_sum
 from pecgym.sim.simulator import ROOM_TOLERANCE, ClusterSim
-from pecgym.sim.state import KEEP, PREEMPTED
 
 _PENALTY = 1e12
 """Added to a placement score to make an instance a last resort (KV used is < 1e9 tokens)."""
-
-
-def start_requirements(sim: ClusterSim, env: np.ndarray, req: np.ndarray):
-    """KV tokens to place, group size and fixed group start (-1 = free) for queued requests.
-
-    A request kept on its GPUs must resume on its own group; others take the SP degree their
-    KV needs (:meth:`ClusterSim.sp_degree_for`).
-    """
-    kept = (sim.state[env, req] == PREEMPTED) & (sim.preempt_mode[env, req] == KEEP)
-    need = np.where(kept, 0.0, sim.kv_to_load(env, req))
-    k = np.where(kept, sim.group_n[env, req], sim.sp_degree_for(sim.prefill_len[env, req]))
-    fixed = np.where(kept, sim.group_lo[env, req], -1)
-    return need, k, fixed
 
 
 def room_for(free: np.ndarray, need: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -72,7 +58,7 @@ def best_group(
     if not given.any():
         return np.full(envs.size, -1), np.ones(envs.size, dtype=np.int64)
     req = np.maximum(req, 0)
-    need, k, fixed = start_requirements(sim, envs, req)
+    need, k, fixed = sim.start_requirements(envs, req)
     flags = room_for(sim.kv_free()[envs], need, k)
     idle = sim.prefill_free()[envs] | ~sim.needs_prefill_slot(envs, req)[:, None]
     if busy_ok is not None:

@@ -9,7 +9,6 @@ from conftest import busy_core as make_busy_core
 from pecgym.envs.config import QUEUE_VIEWS
 from pecgym.envs.core import SchedCore
 from pecgym.envs.sampling import sample_masked_actions
-from pecgym.sim.placement import start_requirements
 from pecgym.sim.state import DECODING, PREEMPTED, PREFILLING, SWAP
 
 VIEWS = tuple(QUEUE_VIEWS)
@@ -65,7 +64,7 @@ def test_every_view_shows_what_a_loop_chooses(busy_core: SchedCore) -> None:
         assert shown == expected_running(sim, env, core.layout.running_rows), env
 
 
-def test_row_start_requirements_match_the_placement_helper(busy_core: SchedCore) -> None:
+def test_row_start_requirements_are_those_of_the_request_shown(busy_core: SchedCore) -> None:
     core, sim = busy_core, busy_core.sim
     rows = core.row_view
     need, k, fixed = rows.start_requirements(sim)
@@ -74,7 +73,7 @@ def test_row_start_requirements_match_the_placement_helper(busy_core: SchedCore)
     assert rows.kept[env, col].any()
     assert (sim.resume_decode[env, rows.slots[env, col]] & (rows.mode[env, col] == SWAP)).any()
     assert env.size
-    ref_need, ref_k, ref_fixed = start_requirements(sim, env, rows.slots[env, col])
+    ref_need, ref_k, ref_fixed = sim.start_requirements(env, rows.slots[env, col])
     np.testing.assert_array_equal(need[env, col], ref_need)
     np.testing.assert_array_equal(k[env, col], ref_k)
     np.testing.assert_array_equal(fixed[env, col], ref_fixed)

@@ -1,6 +1,8 @@
 """Convergence: with decisions only every ``decision_interval`` seconds, metrics approach the
 event-driven run as the interval shrinks (events still happen at their exact times; only
-the policy's starts wait for the next tick)."""
+the policy's starts wait for the next tick), up to one iteration: an event-driven start at
+an iteration's end joins the next one at once, while a start a tick later waits for the
+running iteration to end."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from pecgym.sim.simulator import ClusterSim
 from pecgym.traces.spec import WorkloadSpec
 
 INTERVALS = (1.0, 0.1, 0.01, 0.001)
+ITERATION = ClusterConfig().cost_model.decode_step_time(16, 16 * 2000)
+"""An upper bound of one iteration in these runs (a decode batch of 16 at 2K context)."""
 METRICS = ("queueing_delay", "ttft", "jct")
 
 
@@ -56,11 +60,13 @@ def mean_errors(runs, metric: str) -> list[float]:
 @pytest.mark.parametrize("setup", ["one", "cluster"])
 def test_mean_error_shrinks_with_the_interval(request, setup: str, metric: str) -> None:
     errors = mean_errors(request.getfixturevalue(setup), metric)
-    assert all(a > b for a, b in itertools.pairwise(errors)), errors
-    # linear convergence at the fine end: off by a few ticks at most (a request waits
-    # for the next tick, and so may the ones queued behind it): ~1 ms at 1 ms ticks
+    # down to the floor of one iteration: coarse ticks cost more than fine ones
+    assert all(a > b for a, b in itertools.pairwise(errors[:3])), errors
+    assert errors[3] <= errors[2] * 1.01, errors
+    # at the fine end: off by a few ticks (a request waits for the next tick, and so may
+    # the ones queued behind it) plus at most the iteration a tick-late start waits out
     for interval, error in zip(INTERVALS[2:], errors[2:], strict=True):
-        assert error < 3 * interval, (interval, error)
+        assert error < 3 * interval + ITERATION, (interval, error)
 
 
 @pytest.mark.parametrize("setup", ["one", "cluster"])
@@ -73,26 +79,31 @@ def test_the_event_driven_run_has_queueing(request, setup: str) -> None:
 
 
 @pytest.mark.parametrize("interval", INTERVALS)
-def test_ticks_never_start_a_request_earlier(one, interval: float) -> None:
-    """On one instance every request starts no earlier than in the event-driven run.
-
-    (With several instances this holds on average but not per request: a start delayed to
-    a tick may land on another instance, and a request behind it can then gain.)"""
+def test_ticks_never_start_requests_earlier_on_average(one, interval: float) -> None:
+    """On one instance, deciding only on ticks delays starts. (Not every request: a start
+    moved to a tick meets another phase of the iterations, and may join one sooner.)"""
     delay, exact = one[interval]["queueing_delay"], one[None]["queueing_delay"]
-    assert np.all(delay.to_numpy() >= exact.to_numpy() - 1e-9)
-    assert (delay > exact + 1e-9).any()
+    assert delay.mean() > exact.mean()
 
 
 @pytest.mark.parametrize("setup", ["one", "cluster"])
 @pytest.mark.parametrize("interval", INTERVALS)
-def test_requests_start_only_on_ticks(request, setup: str, interval: float) -> None:
-    ticks = request.getfixturevalue(setup)[interval]["t_start"].to_numpy() / interval
-    np.testing.assert_allclose(ticks, np.round(ticks), rtol=0, atol=1e-6)
+def test_requests_start_within_an_iteration_after_a_tick(
+    request, setup: str, interval: float
+) -> None:
+    """The policy acts on ticks only; a request then joins at the end of the iteration
+    running on its instances."""
+    starts = request.getfixturevalue(setup)[interval]["t_start"].to_numpy()
+    after_tick = starts - np.floor(starts / interval + 1e-9) * interval
+    assert (after_tick <= ITERATION + 1e-9).all()
+    if interval >= 0.1:
+        assert (after_tick > 1e-9).any()  # some waited for an iteration to end
+        assert (after_tick <= 1e-9).any()  # and some found their instances idle
 
 
 def test_event_driven_starts_are_not_on_ticks(one) -> None:
     """Control for the test above: event-driven starts fall anywhere."""
-    ticks = one[None]["t_start"].to_numpy() / 0.001
+    ticks = one[None]["t_start"].to_numpy() / 0.1
     assert np.abs(ticks - np.round(ticks)).max() > 0.01
 
 
@@ -101,5 +112,6 @@ def test_worst_request_converges_too(request, setup: str) -> None:
     runs = request.getfixturevalue(setup)
     exact = runs[None]["queueing_delay"]
     worst = [(runs[i]["queueing_delay"] - exact).abs().max() for i in INTERVALS]
-    assert worst[3] < worst[1] / 10
-    assert worst[3] < 0.05
+    assert worst[3] < worst[1] / 5
+    # a few iterations at most: each request queued behind a tick-late start waits too
+    assert worst[3] < 6 * ITERATION

@@ -191,6 +191,21 @@ def test_attention_is_quadratic(cm8: CostModel) -> None:
     assert cm8.attention_prefill_time(500_000) > 5 * cm8.linear_time(500_000)
 
 
+def test_attention_efficiency_grows_with_sequence_length() -> None:
+    """Short prefills leave FlashAttention under-filled, long ones run near its peak: both
+    published figures hold with one curve (``Efficiency.attention_half_length``)."""
+    # vidur's profile: CodeLlama-34B TP2 on A100, prefill attention of 2048 tokens, 48 layers
+    short = CostModel("codellama-34b", "a100", 2).attention_prefill_time(2048)
+    assert short == pytest.approx(32.69e-3, rel=0.05)
+    # MInference (arXiv 2407.02490): about 30 minutes to prefill 1M tokens, Llama-3-8B, 1 A100
+    long = CostModel("llama-3-8b", "a100", 1).prefill_time(1_000_000)
+    assert 25 * 60 < long < 35 * 60
+    flat = CostModel(
+        "codellama-34b", "a100", 2, efficiency=Efficiency(attention_half_length=0.0)
+    ).attention_prefill_time(2048)
+    assert short > 2.5 * flat  # the curve, not a constant, carries the short-sequence cost
+
+
 def test_decode_is_memory_bound(cm8: CostModel) -> None:
     # batch 1 and batch 16 read the same weights: close in time
     assert cm8.decode_step_time(16, 16_000) < 1.3 * cm8.decode_step_time(1, 1000)
@@ -360,6 +375,7 @@ def test_bad_arguments(cm8: CostModel) -> None:
         {"roofline_exponent": 0.5},
         {"iteration_overhead": -1.0},
         {"ring_overlap": 2.0},
+        {"attention_half_length": -1.0},
     ],
 )
 def test_bad_efficiency(kwargs: dict[str, float]) -> None:

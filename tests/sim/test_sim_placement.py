@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import busy_core
 
-from pecgym.sim.placement import best_group, start_requirements
+from pecgym.sim.placement import best_group
 from pecgym.sim.state import DECODING, KEEP, PREEMPTED
 
 
@@ -16,13 +16,29 @@ def busy_sim():
     return busy_core(8, 150).sim
 
 
+def test_start_requirements_of_kept_and_other_requests(busy_sim) -> None:
+    """A request paused with its KV kept must resume on its own group and places nothing;
+    any other places what it must load over the SP degree its KV needs."""
+    sim = busy_sim
+    env, req = np.nonzero(sim.queued())
+    need, k, fixed = sim.start_requirements(env, req)
+    kept = (sim.state[env, req] == PREEMPTED) & (sim.preempt_mode[env, req] == KEEP)
+    assert kept.any() and (~kept).any()
+    np.testing.assert_array_equal(fixed[kept], sim.group_lo[env, req][kept])
+    np.testing.assert_array_equal(k[kept], sim.group_n[env, req][kept])
+    assert (need[kept] == 0).all()
+    assert (fixed[~kept] == -1).all()
+    np.testing.assert_array_equal(k[~kept], sim.sp_degree_for(sim.prefill_len[env, req])[~kept])
+    np.testing.assert_array_equal(need[~kept], sim.kv_to_load(env, req)[~kept])
+
+
 def test_best_group_is_the_least_loaded_feasible_group(busy_sim) -> None:
     sim = busy_sim
     queued = sim.queued()
     env, req = np.nonzero(queued)
     assert env.size
     lo, n = best_group(sim, env, req)
-    need, k, fixed = start_requirements(sim, env, req)
+    need, k, fixed = sim.start_requirements(env, req)
     slot = sim.needs_prefill_slot(env, req)
     free, used = sim.kv_free(), sim.kv_used()
     for j in range(env.size):

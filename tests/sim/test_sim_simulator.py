@@ -113,20 +113,80 @@ def test_prefill_beside_a_decode_batch_is_slower_and_slows_the_batch() -> None:
     start(sim, 0)
     sim.advance()
     assert sim.clock[0] == 1.0 and sim.state[0, 0] == ReqState.DECODING
+    start(sim, 1)  # it joins the batch when the running decode iteration ends
+    admitted = sim.t_start[0, 1]
+    assert 1.0 < admitted <= 1.0 + sim.iteration_time[0, 0]
+    sim.advance()
+    assert sim.clock[0] == admitted
     context, generated = sim.kv_tokens[0, 0], sim.generated[0, 0]
-    start(sim, 1)
     sim.advance()  # request 1's prefill ends (it has a single output token)
     cost, chunk = sim.cost, sim.config.chunk_tokens
     mixed = cost.iteration_time(chunk, 1, context)
     solo_chunk = cost.iteration_time(chunk, 0, 0)
-    expected_ttft = cost.prefill_time(2000) * mixed / solo_chunk
-    ttft = sim.t_first_token[0, 1] - 1.0
-    assert ttft == pytest.approx(expected_ttft, rel=REL)
-    assert ttft > cost.prefill_time(2000) * 1.001
+    expected_prefill = cost.prefill_time(2000) * mixed / solo_chunk
+    prefill = sim.t_first_token[0, 1] - admitted
+    assert prefill == pytest.approx(expected_prefill, rel=REL)
+    assert prefill > cost.prefill_time(2000) * 1.001
     # the decode batch moved at one token per mixed iteration meanwhile
     assert mixed > cost.decode_step_time(1, context)
-    assert sim.generated[0, 0] - generated == pytest.approx(ttft / mixed, rel=REL)
+    assert sim.generated[0, 0] - generated == pytest.approx(prefill / mixed, rel=REL)
     assert sim.state[0, 1] == ReqState.DONE
+
+
+# ------------------------------------------------------------ iteration boundaries
+def test_start_beside_a_running_batch_waits_for_its_iteration_to_end() -> None:
+    """New work joins a running batch at the end of its iteration: the request's queueing
+    delay is the rest of the iteration in progress when it was started."""
+    sim = make_sim((0.0, 1000, 400), (0.5, 200, 10))
+    sim.advance()
+    start(sim, 0)
+    sim.advance()  # request 1 arrives at 0.5 while request 0 decodes
+    assert sim.clock[0] == 0.5 and sim.state[0, 0] == ReqState.DECODING
+    since, length = sim.busy_since[0, 0], sim.iteration_time[0, 0]
+    assert since == pytest.approx(sim.t_first_token[0, 0], rel=REL)  # the batch changed then
+    # the decode's iteration as of that event: the prompt's KV
+    assert length == pytest.approx(sim.cost.decode_step_time(1, 1000), rel=REL)
+    start(sim, 1)
+    boundary = since + np.ceil((0.5 - since) / length) * length
+    assert sim.t_start[0, 1] == pytest.approx(boundary, rel=REL)
+    assert 0.0 < sim.t_start[0, 1] - 0.5 <= length
+    assert sim.ready_at[0, 1] == sim.t_start[0, 1]  # its prefill runs from there
+    run_out(sim)
+    row = frame(sim).loc[1]
+    assert row["queueing_delay"] == pytest.approx(boundary - 0.5, rel=REL)
+    assert row["t_first_token"] > boundary
+
+
+def test_a_displaced_prefill_runs_to_the_end_of_the_iteration_the_start_waits_for() -> None:
+    sim = make_sim((0.0, 200, 2000), (1.0, 30_000, 5), (1.5, 100, 5))
+    sim.advance()
+    start(sim, 0)
+    sim.advance()
+    start(sim, 1)  # a long prefill beside the decode batch
+    while sim.clock[0] < 1.5:
+        sim.advance()
+    assert sim.state[0, 1] == ReqState.PREFILLING and sim.ready_at[0, 1] < 1.5
+    done_before = sim.prefill_done[0, 1]
+    share = sim.prefill_share(sim.iteration_time[0], sim.batch_mix[0] // 2)[0]
+    start(sim, 2, mode=KEEP)  # short preempts long, at the end of the running iteration
+    admitted = sim.t_start[0, 2]
+    assert admitted > 1.5
+    credit = share / sim.prefill_work[0, 1] * (admitted - 1.5)
+    assert sim.prefill_done[0, 1] == pytest.approx(done_before + credit, rel=REL)
+    assert sim.state[0, 1] == ReqState.PREEMPTED
+
+
+def test_start_at_an_iteration_end_or_on_an_idle_instance_does_not_wait() -> None:
+    sim = make_sim((0.0, 2000, 50), (0.01, 100, 5))
+    sim.advance()
+    start(sim, 0)  # idle instance: at once
+    assert sim.t_start[0, 0] == 0.0 and sim.ready_at[0, 0] == 0.0
+    sim.advance()  # request 1 arrives during request 0's prefill: the slot is taken
+    assert command(sim, Op.START, 1) == Reject.BUSY
+    sim.advance()  # request 0's prefill ends: an iteration boundary
+    assert sim.clock[0] == pytest.approx(sim.t_first_token[0, 0], rel=REL)
+    start(sim, 1)
+    assert sim.t_start[0, 1] == sim.clock[0]
 
 
 # ------------------------------------------------------------- sequence parallelism
