@@ -60,7 +60,7 @@ class _Recorder:
 
     def act(self, observation: dict, masks: np.ndarray, core: SchedCore) -> np.ndarray:
         labels = np.asarray(self.teacher.act(observation, masks, core))
-        live = ~core.sim.finished
+        live = ~core.sim.read("finished")
         # in the student's states the teacher may pick an action the env refuses (e.g. a
         # request the student already commanded this instant), or a command no action
         # expresses (it then answers WAIT): no label there

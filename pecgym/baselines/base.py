@@ -47,7 +47,7 @@ class Heuristic:
         if getattr(self, "_unencodable", None) is None or len(self._unencodable) != core.num_envs:
             self.bind(core)
         self.lost = np.zeros(core.num_envs, dtype=bool)
-        deciding = np.flatnonzero(sim.at_decision & ~sim.finished)
+        deciding = np.flatnonzero(sim.read("at_decision") & ~sim.read("finished"))
         if not deciding.size:
             return np.zeros(core.num_envs, dtype=np.int64)
         commands = self.decide(sim, deciding)

@@ -47,12 +47,12 @@ class Snapshot:
         self.sim, self.envs = sim, envs
         self.win = win = sim.window()
         self.start = win.start
-        self.state = sim.state[envs, win]
+        self.state = sim.read("state")[envs, win]
         self.queued = sim.queued(win)[envs]
-        self.is_long = sim.is_long[envs, win]
-        self.ls = sim.latency_sensitive[envs, win]
-        self.kept = (self.state == PREEMPTED) & (sim.preempt_mode[envs, win] == KEEP)
-        self.prefill_req = sim.prefill_req[envs]
+        self.is_long = sim.read("is_long")[envs, win]
+        self.ls = sim.read("latency_sensitive")[envs, win]
+        self.kept = (self.state == PREEMPTED) & (sim.read("preempt_mode")[envs, win] == KEEP)
+        self.prefill_req = sim.read("prefill_req")[envs]
         self.busy = self.prefill_req >= 0
 
     def oldest(self, mask: np.ndarray) -> np.ndarray:
@@ -66,9 +66,8 @@ class Snapshot:
         if row.size:
             req = col + self.start
             env = self.envs[row]
-            members = group_members(
-                self.sim.group_lo[env, req], self.sim.group_n[env, req], out.shape[1]
-            )
+            lo, n = self.sim.read("group_lo")[env, req], self.sim.read("group_n")[env, req]
+            members = group_members(lo, n, out.shape[1])
             np.logical_or.at(out, row, members)
         return out
 

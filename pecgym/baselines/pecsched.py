@@ -84,7 +84,7 @@ class PecSchedPolicy(Heuristic):
         snap, out = Snapshot(sim, envs), CommandBuilder(sim, envs)
         decoders = self.decoders(sim)
         prefill_pool = ~decoders[None, :]
-        resume_decode = sim.resume_decode[envs, snap.win]
+        resume_decode = sim.read("resume_decode")[envs, snap.win]
         paused_prefill = snap.kept & ~resume_decode & snap.is_long
         long_decodes = snap.long_decodes()
         long_decode_on = snap.cover(long_decodes)
@@ -118,7 +118,7 @@ class PecSchedPolicy(Heuristic):
         # on the group of a paused one (that group is its to resume)
         long_ = snap.oldest(snap.is_long & ~snap.kept)
         # a group wider than the prefill instances (small clusters) may take decode instances
-        too_big = sim.sp_degree_for(sim.prefill_len[envs, np.maximum(long_, 0)]) > (
+        too_big = sim.sp_degree_for(sim.read("prefill_len")[envs, np.maximum(long_, 0)]) > (
             prefill_pool.sum()
         )
         allowed = (prefill_pool | too_big[:, None]) & ~paused_on
@@ -134,8 +134,10 @@ class PecSchedPolicy(Heuristic):
         long_prefills = snap.long_prefills()
         if self.preempt and ((lo < 0) & (short >= 0) & long_prefills.any(axis=1)).any():
             # the victim pauses the fewest instances; among those, it has the most work left
-            work_left = (1.0 - sim.prefill_done[envs, snap.win]) * sim.prefill_work[envs, snap.win]
-            score = np.where(long_prefills, work_left - 1e6 * sim.group_n[envs, snap.win], -np.inf)
+            done = sim.read("prefill_done")[envs, snap.win]
+            work_left = (1.0 - done) * sim.read("prefill_work")[envs, snap.win]
+            size = sim.read("group_n")[envs, snap.win]
+            score = np.where(long_prefills, work_left - 1e6 * size, -np.inf)
             victim = score.argmax(axis=1)
             pick = (np.arange(score.shape[1])[None, :] == victim[:, None]) & long_prefills
             lo_p, _ = place(
@@ -162,8 +164,8 @@ class PecSchedPolicy(Heuristic):
     @staticmethod
     def _covers(sim: ClusterSim, envs: np.ndarray, snap: Snapshot, inst: np.ndarray):
         """Window mask: requests whose group contains instance ``inst[row]``."""
-        lo = sim.group_lo[envs, snap.win]
-        n = sim.group_n[envs, snap.win]
+        lo = sim.read("group_lo")[envs, snap.win]
+        n = sim.read("group_n")[envs, snap.win]
         return (lo <= inst[:, None]) & (inst[:, None] < lo + n)
 
     @staticmethod
@@ -172,7 +174,7 @@ class PecSchedPolicy(Heuristic):
         busy = np.concatenate(
             (np.zeros((envs.size, 1), dtype=np.int64), np.cumsum(snap.busy, axis=1)), axis=1
         )
-        lo = sim.group_lo[envs, snap.win]
-        hi = np.minimum(lo + sim.group_n[envs, snap.win], sim.num_instances)
+        lo = sim.read("group_lo")[envs, snap.win]
+        hi = np.minimum(lo + sim.read("group_n")[envs, snap.win], sim.num_instances)
         rows = np.arange(envs.size)[:, None]
         return busy[rows, hi] == busy[rows, lo]

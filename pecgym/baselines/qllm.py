@@ -37,7 +37,7 @@ class QLLMPolicy(Heuristic):
         out.start(has_ls & (lo >= 0), ls, lo, n)
         if self.preempt:
             rows = envs[:, None]
-            running_ls = sim.latency_sensitive[rows, np.maximum(snap.prefill_req, 0)]
+            running_ls = sim.read("latency_sensitive")[rows, np.maximum(snap.prefill_req, 0)]
             be_busy = snap.busy & ~running_ls
             lo, n = place(sim, envs, ls, busy_ok=be_busy)
             out.start(has_ls & (lo >= 0), ls, lo, n, mode=KEEP)

@@ -45,7 +45,9 @@ class ReservationPolicy(Heuristic):
         lo, n = place(sim, envs, short, allowed=~pool)
         out.start((short >= 0) & (lo >= 0), short, lo, n)
         long_ = snap.oldest(snap.is_long)
-        too_big = sim.sp_degree_for(sim.prefill_len[envs, np.maximum(long_, 0)]) > pool.sum()
+        too_big = (
+            sim.sp_degree_for(sim.read("prefill_len")[envs, np.maximum(long_, 0)]) > pool.sum()
+        )
         lo, n = place(sim, envs, long_, allowed=pool | too_big[:, None])
         out.start((long_ >= 0) & (lo >= 0), long_, lo, n)
         return out.result()

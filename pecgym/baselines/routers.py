@@ -46,7 +46,7 @@ class Router(Heuristic):
         if not rows.size:
             return out.result()
         req = heads[rows, inst]
-        k = sim.sp_degree_for(sim.prefill_len[envs[rows], req])
+        k = sim.sp_degree_for(sim.read("prefill_len")[envs[rows], req])
         lo = np.minimum(inst, sim.num_instances - k)
         allowed = (instances >= lo[:, None]) & (instances < (lo + k)[:, None])
         start, n = place(sim, envs[rows], req, allowed=allowed)
@@ -85,16 +85,16 @@ class LeastOutstandingRouter(Router):
 
     def bind(self, core) -> None:
         super().bind(core)
-        self._binding = np.full(core.sim.arrival.shape, -1, dtype=np.int64)
+        self._binding = np.full(core.sim.read("arrival").shape, -1, dtype=np.int64)
 
     def bound(self, sim: ClusterSim, envs: np.ndarray, win: slice) -> np.ndarray:
         binding = getattr(self, "_binding", None)
-        if binding is None or binding.shape != sim.arrival.shape:
-            grown = np.full(sim.arrival.shape, -1, dtype=np.int64)
+        if binding is None or binding.shape != sim.read("arrival").shape:
+            grown = np.full(sim.read("arrival").shape, -1, dtype=np.int64)
             if binding is not None:
                 grown[: binding.shape[0], : binding.shape[1]] = binding
             self._binding = binding = grown
-        state = sim.state[envs, win]
+        state = sim.read("state")[envs, win]
         mine = binding[envs, win]
         rows = np.arange(envs.size)
         # one pass per new arrival of the busiest env (arrivals at one instant, usually

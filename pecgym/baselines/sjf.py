@@ -22,7 +22,9 @@ class SJFPolicy(Heuristic):
 
     def decide(self, sim: ClusterSim, envs: np.ndarray) -> Commands:
         snap, out = Snapshot(sim, envs), CommandBuilder(sim, envs)
-        length = np.where(snap.queued, sim.prefill_len[envs, snap.win], np.iinfo(np.int64).max)
+        length = np.where(
+            snap.queued, sim.read("prefill_len")[envs, snap.win], np.iinfo(np.int64).max
+        )
         shortest = np.where(snap.queued.any(axis=1), length.argmin(axis=1) + snap.start, -1)
         lo, n = place(sim, envs, shortest)
         out.start((shortest >= 0) & (lo >= 0), shortest, lo, n)

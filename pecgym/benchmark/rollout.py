@@ -75,7 +75,7 @@ def rollout(
         policy.bind(core)
     sim = core.sim
     limits = step_limits(core, max_steps)
-    live = ~sim.finished
+    live = ~sim.read("finished")
     returns = np.zeros(n)
     invalid = np.zeros(n, dtype=np.int64)
     records: list[dict[str, Any]] = [{} for _ in range(n)]
@@ -83,9 +83,9 @@ def rollout(
     counted = 0
     inputs = reads(policy)
     while True:
-        ended = np.flatnonzero(live & (sim.finished | (core.steps >= limits)))
+        ended = np.flatnonzero(live & (sim.read("finished") | (core.steps >= limits)))
         if ended.size:
-            capped = ~sim.finished[ended]
+            capped = ~sim.read("finished")[ended]
             returns[ended] += core.end_episodes(ended)
             for env, cap in zip(ended.tolist(), capped.tolist(), strict=True):
                 records[env] = _record(core, env, policy, labels, seeds[env], cap)
@@ -99,7 +99,7 @@ def rollout(
                     on_episode(records[env])
             live[ended] = False
         if on_progress is not None:
-            done = int(np.where(live, sim.num_done, sim.num_requests).sum())
+            done = int(np.where(live, sim.read("num_done"), sim.read("num_requests")).sum())
             on_progress(done - counted)
             counted = done
         if not live.any():

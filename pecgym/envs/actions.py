@@ -138,7 +138,7 @@ def action_masks(sim: ClusterSim, rows: RowView, layout: ActionLayout) -> np.nda
     need, k, fixed = (part[:, queue].ravel() for part in rows.start_requirements(sim))
     slot = sim.needs_prefill_slot(env_of, req)
     room = room_for(free[env_of], need, k)
-    on_slot = sim.prefill_req[env_of]
+    on_slot = sim.read("prefill_req")[env_of]
     busy = on_slot >= 0
     victim_free = ~busy | ~sim.acted_now(env_of[:, None], np.maximum(on_slot, 0))
     explicit = window_all(room & (victim_free | ~slot[:, None]), k)
@@ -164,10 +164,10 @@ def action_masks(sim: ClusterSim, rows: RowView, layout: ActionLayout) -> np.nda
         preempt = np.stack((running, running & budget, running & budget), axis=1)
         out[:, layout.preempt_offset : layout.migrate_offset] = preempt.reshape(n, -1)
         decoding = ready & (state == DECODING) & budget
-        here = (sim.group_n[env_r, req_r] == 1)[:, None] & (
-            sim.group_lo[env_r, req_r][:, None] == starts
+        here = (sim.read("group_n")[env_r, req_r] == 1)[:, None] & (
+            sim.read("group_lo")[env_r, req_r][:, None] == starts
         )
-        fits = free[env_r] >= sim.kv_tokens[env_r, req_r][:, None]
+        fits = free[env_r] >= sim.read("kv_tokens")[env_r, req_r][:, None]
         migrate = decoding[:, None] & fits & ~here
         out[:, layout.migrate_offset :] = migrate.reshape(n, -1)
     return out
@@ -242,7 +242,8 @@ def encode(
         disaggregate = (to >= 0) & (to == target)
         inst = layout.num_instances
         members = group_members(np.clip(lo, 0, inst - 1), np.clip(size, 1, inst), inst)
-        busy = (members & (sim.prefill_req[e] >= 0)).any(axis=1) & sim.needs_prefill_slot(e, r)
+        on_slot = sim.read("prefill_req")[e] >= 0
+        busy = (members & on_slot).any(axis=1) & sim.needs_prefill_slot(e, r)
         mode = commands.mode[start]
         pause_ok = np.where(busy, mode == KEEP, (mode == 0) | (mode == KEEP))
         valid = shown & (size == k) & ((to == -1) | disaggregate) & pause_ok & (lo >= 0)

@@ -93,10 +93,10 @@ def step_bound(core: SchedCore, env: int) -> int:
     """:func:`episode_step_bound` of env ``env``'s current episode."""
     sim, cluster = core.sim, core.config.cluster
     return episode_step_bound(
-        int(sim.num_requests[env]),
+        int(sim.read("num_requests")[env]),
         cluster.move_budget,
-        int(sim.evictions[env].sum()),
-        float(sim.horizon_at[env]),
+        int(sim.read("evictions")[env].sum()),
+        float(sim.read("horizon_at")[env]),
         cluster.max_decision_gap,
     )
 
@@ -196,8 +196,8 @@ class SchedCore:
         if sim is None:
             raise RuntimeError("reset before stepping")
         actions = self.check_actions(actions)
-        live = ~sim.finished
-        t0, start = sim.clock.copy(), sim.window().start
+        live = ~sim.read("finished")
+        t0, start = sim.read("clock").copy(), sim.window().start
         commands = codec.decode(sim, self._rows, self.layout, actions)
         # an action is valid iff the simulator accepts the command it decodes to (what the
         # masks say, tested on every action): the simulator checks the chosen ones and
@@ -208,14 +208,14 @@ class SchedCore:
             reject[act] = sim.apply(commands.select(act))
         reject[live & (commands.op == Op.NOOP) & (actions != codec.WAIT)] = Reject.BAD_REQUEST
         invalid = reject != Reject.OK
-        moving = (commands.op == Op.NOOP) | invalid | ~sim.at_decision
+        moving = (commands.op == Op.NOOP) | invalid | ~sim.read("at_decision")
         sim.advance(moving & live)
         self.steps += live
-        ended = np.flatnonzero(sim.finished & live)
+        ended = np.flatnonzero(sim.read("finished") & live)
         reward, breakdown = self._reward(t0, start, ended, invalid)
-        all_done = sim.num_done >= sim.num_requests
-        terminated = sim.finished & all_done & live
-        truncated = sim.finished & ~all_done & live
+        all_done = sim.read("num_done") >= sim.read("num_requests")
+        terminated = sim.read("finished") & all_done & live
+        truncated = sim.read("finished") & ~all_done & live
         self._refresh()
         return StepResult(reward, terminated, truncated, invalid, reject, breakdown)
 
@@ -225,15 +225,12 @@ class SchedCore:
         (0 for episodes that had ended already)."""
         sim = self.sim
         envs = np.asarray(envs, dtype=np.int64)
-        running = envs[~sim.finished[envs]]
+        running = envs[~sim.read("finished")[envs]]
         reward = np.zeros(self.num_envs)
         if running.size:
-            sim.finished[running] = True
-            sim.truncated[running] = True
-            sim.at_decision[running] = False
-            end = self._reward(
-                sim.clock.copy(), sim.window().start, running, np.zeros(self.num_envs, dtype=bool)
-            )[0]
+            sim.truncate(running)
+            clock, start = sim.read("clock").copy(), sim.window().start
+            end = self._reward(clock, start, running, np.zeros(self.num_envs, dtype=bool))[0]
             reward[running] = end[running]
             self._refresh()
         return reward[envs]

@@ -41,6 +41,14 @@ class Context:
         self.queue_rows = queue_rows
         self.instances = sim.num_instances
 
+    def field(self, name: str) -> np.ndarray:
+        """The simulator's state field ``name`` (read-only)."""
+        return self.sim.read(name)
+
+    def row(self, name: str) -> np.ndarray:
+        """The state field ``name`` of each row's request, ``(N, rows)``."""
+        return self.rows.take(self.sim.read(name))
+
     @cached_property
     def kv_used(self) -> np.ndarray:
         return self.sim.kv_used()
@@ -54,7 +62,7 @@ class Context:
     def prefill(self) -> tuple[np.ndarray, np.ndarray]:
         """Per instance: the flat (env, request) index of its prefill, and whether it has one."""
         sim = self.sim
-        on = sim.prefill_req
+        on = sim.read("prefill_req")
         flat = np.arange(sim.num_envs)[:, None] * sim.num_requests_max + np.maximum(on, 0)
         return flat, on >= 0
 
@@ -65,7 +73,7 @@ class Context:
 
     @cached_property
     def prefill_done(self) -> np.ndarray:
-        return self.at_prefill(self.sim.prefill_done)
+        return self.at_prefill(self.sim.read("prefill_done"))
 
     @cached_property
     def state(self) -> np.ndarray:
@@ -91,11 +99,13 @@ def _share(count: np.ndarray, ctx: Context) -> np.ndarray:
 
 
 GLOBAL_FEATURES: tuple[Feature, ...] = (
-    Feature("time", "simulated time, tanh(t / 600 s)", lambda c: np.tanh(c.sim.clock / TIME_SCALE)),
+    Feature(
+        "time", "simulated time, tanh(t / 600 s)", lambda c: np.tanh(c.field("clock") / TIME_SCALE)
+    ),
     Feature(
         "time_left",
         "time to the episode's horizon, tanh(s / 600 s) (1 without one)",
-        lambda c: np.tanh(np.maximum(c.sim.horizon_at - c.sim.clock, 0.0) / TIME_SCALE),
+        lambda c: np.tanh(np.maximum(c.field("horizon_at") - c.field("clock"), 0.0) / TIME_SCALE),
     ),
     Feature(
         "queued_short",
@@ -126,7 +136,7 @@ GLOBAL_FEATURES: tuple[Feature, ...] = (
     Feature(
         "progress",
         "share of the episode's requests done",
-        lambda c: c.sim.num_done / np.maximum(c.sim.num_requests, 1),
+        lambda c: c.field("num_done") / np.maximum(c.field("num_requests"), 1),
     ),
 )
 
@@ -135,13 +145,15 @@ INSTANCE_FEATURES: tuple[Feature, ...] = (
     Feature(
         "prefill_long",
         "... and it belongs to a long request",
-        lambda c: c.prefill[1] & c.at_prefill(c.sim.is_long).astype(bool),
+        lambda c: c.prefill[1] & c.at_prefill(c.field("is_long")).astype(bool),
     ),
     Feature("prefill_progress", "share of that prefill done", lambda c: c.prefill_done),
     Feature(
         "prefill_remaining",
         "its remaining work, log1p(s) / log1p(600 s)",
-        lambda c: np.log1p((1.0 - c.prefill_done) * c.at_prefill(c.sim.prefill_work)) / WORK_SCALE,
+        lambda c: (
+            np.log1p((1.0 - c.prefill_done) * c.at_prefill(c.field("prefill_work"))) / WORK_SCALE
+        ),
     ),
     Feature("decode_batch", "decode batch size / 64, clipped", lambda c: c.load[0] / BATCH_SCALE),
     Feature("kv_used", "share of its KV cache in use", lambda c: c.kv_used / c.sim.kv_capacity),
@@ -171,11 +183,11 @@ REQUEST_FEATURES: tuple[Feature, ...] = (
     ),
     Feature("prefilling", "its prefill runs", lambda c: c.state == PREFILLING),
     Feature("decoding", "its decode runs", lambda c: c.state == DECODING),
-    Feature("long", "input above the short/long threshold", lambda c: c.rows.take(c.sim.is_long)),
+    Feature("long", "input above the short/long threshold", lambda c: c.row("is_long")),
     Feature(
         "latency_sensitive",
         "labelled latency-sensitive",
-        lambda c: c.rows.take(c.sim.latency_sensitive),
+        lambda c: c.row("latency_sensitive"),
     ),
     Feature(
         "input_tokens",
@@ -186,13 +198,13 @@ REQUEST_FEATURES: tuple[Feature, ...] = (
         "waited",
         "seconds since arrival, tanh(t / 30 s)",
         lambda c: np.tanh(
-            np.maximum(c.sim.clock[:, None] - c.rows.take(c.sim.arrival), 0.0) / WAIT_SCALE
+            np.maximum(c.field("clock")[:, None] - c.row("arrival"), 0.0) / WAIT_SCALE
         ),
     ),
     Feature(
         "progress",
         "prefill share done (prefilling) or 1 (decoding)",
-        lambda c: np.where(c.state == DECODING, 1.0, c.rows.take(c.sim.prefill_done)),
+        lambda c: np.where(c.state == DECODING, 1.0, c.row("prefill_done")),
     ),
     Feature(
         "group_start",
@@ -212,7 +224,7 @@ REQUEST_FEATURES: tuple[Feature, ...] = (
     Feature(
         "acted_now",
         "already commanded at this instant (no other command until time moves)",
-        lambda c: c.rows.take(c.sim.acted_at) >= c.sim.clock[:, None],
+        lambda c: c.rows.ask(c.sim.acted_now),
     ),
     Feature(
         "moves_left",
@@ -228,7 +240,7 @@ def _moves_left(c: Context) -> np.ndarray:
         return np.ones(c.rows.slots.shape)
     if budget == 0:
         return np.zeros(c.rows.slots.shape)
-    return (budget - c.rows.take(c.sim.moves_used)) / budget
+    return c.rows.ask(c.sim.budget_left) / budget
 
 
 TABLES = {"global": GLOBAL_FEATURES, "instances": INSTANCE_FEATURES, "requests": REQUEST_FEATURES}

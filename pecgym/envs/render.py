@@ -34,20 +34,22 @@ def render_text(core: SchedCore, env: int = 0) -> str:
     used = sim.kv_used()[env] / sim.kv_capacity
     batch, _, _ = sim.instance_load()
     lines = [
-        f"t={sim.clock[env]:9.3f}s  step={core.steps[env]}  "
+        f"t={sim.read('clock')[env]:9.3f}s  step={core.steps[env]}  "
         + "  ".join(f"{name}={counts[name]}" for name in ("waiting", "preempted", "done")),
     ]
     queue = core.queue_slots[env]
     shown = [
-        f"r{r}({'L' if sim.is_long[env, r] else 'S'},{sim.prefill_len[env, r]})"
+        f"r{r}({'L' if sim.read('is_long')[env, r] else 'S'},{sim.read('prefill_len')[env, r]})"
         for r in list(dict.fromkeys(queue[queue >= 0].tolist()))[:8]  # once, across views
     ]
     lines.append("queue: " + (" ".join(shown) if shown else "-"))
     for i in range(sim.num_instances):
-        req = sim.prefill_req[env, i]
+        req = sim.read("prefill_req")[env, i]
         if req >= 0:
-            kind = "long" if sim.is_long[env, req] else "short"
-            prefill = f"prefill r{req:<6d} {kind:5s} {100 * sim.prefill_done[env, req]:5.1f}%"
+            kind = "long" if sim.read("is_long")[env, req] else "short"
+            prefill = (
+                f"prefill r{req:<6d} {kind:5s} {100 * sim.read('prefill_done')[env, req]:5.1f}%"
+            )
         else:
             prefill = "prefill -" + " " * 21
         lines.append(
@@ -75,7 +77,7 @@ def render_rgb(core: SchedCore, width: int = 900, height: int | None = None) -> 
         prefill = np.stack([s[2] for s in segments])
         batch = np.stack([s[3] for s in segments])
         env = sim.timeline_env
-        long_ = np.where(prefill >= 0, sim.is_long[env, np.maximum(prefill, 0)], False)
+        long_ = np.where(prefill >= 0, sim.read("is_long")[env, np.maximum(prefill, 0)], False)
         peak = max(float(batch.max()), 1.0)
         for i in range(num):
             for mask, color in (
@@ -98,7 +100,7 @@ def render_rgb(core: SchedCore, width: int = 900, height: int | None = None) -> 
     ax.set_yticklabels([f"i{i}" for i in range(num)], fontsize=7)
     ax.set_xlabel("simulated time (s)")
     ax.set_title(
-        f"t={sim.clock[0]:.1f}s  prefill: short (blue) / long (red); decode batch (green)",
+        f"t={sim.read('clock')[0]:.1f}s  prefill: short (blue) / long (red); decode batch (green)",
         fontsize=9,
     )
     fig.tight_layout()

@@ -28,7 +28,7 @@ from pecgym.sim.state import PENDING
 
 
 def _window(sim: ClusterSim, start: int) -> slice:
-    return slice(start, int(sim.next_arrival.max()))
+    return slice(start, int(sim.read("next_arrival").max()))
 
 
 def row_sums(values: np.ndarray) -> np.ndarray:
@@ -52,11 +52,11 @@ class Slowdown:
         """Per env, the cost accrued from ``t0`` to the current clock by the requests from
         index ``start`` on (earlier ones were done by ``t0``)."""
         win = _window(sim, start)
-        t1 = sim.clock[:, None]
-        finish = np.nan_to_num(sim.t_finish[:, win], nan=np.inf)
-        inside = np.minimum(t1, finish) - np.maximum(t0[:, None], sim.arrival[:, win])
-        seconds = np.maximum(inside, 0.0) / sim.jct_alone[:, win]
-        return row_sums(seconds) / np.maximum(sim.num_requests, 1)
+        t1 = sim.read("clock")[:, None]
+        finish = np.nan_to_num(sim.read("t_finish")[:, win], nan=np.inf)
+        inside = np.minimum(t1, finish) - np.maximum(t0[:, None], sim.read("arrival")[:, win])
+        seconds = np.maximum(inside, 0.0) / sim.read("jct_alone")[:, win]
+        return row_sums(seconds) / np.maximum(sim.read("num_requests"), 1)
 
     def at_end(self, sim: ClusterSim, envs: np.ndarray) -> np.ndarray:
         """Cost charged when the episodes of ``envs`` end (none for slowdown)."""
@@ -79,40 +79,39 @@ class SLOViolations:
 
     def _deadline_and_weight(self, sim: ClusterSim, win: slice | np.ndarray, env=slice(None)):
         c = sim.config
-        ls = sim.latency_sensitive[env, win]
-        labelled = sim.latency_sensitive[env].any(axis=-1, keepdims=True)
+        ls = sim.read("latency_sensitive")[env, win]
+        labelled = sim.read("latency_sensitive")[env].any(axis=-1, keepdims=True)
         be_slo = np.inf if c.be_ttft_slo is None else c.be_ttft_slo
         slo = np.where(ls | ~labelled, c.ttft_slo, be_slo)
         weight = np.where(ls, self.config.ls_weight, np.where(np.isfinite(slo), 1.0, 0.0))
-        return sim.arrival[env, win] + slo, weight
+        return sim.read("arrival")[env, win] + slo, weight
 
     def _total_weight(self, sim: ClusterSim) -> np.ndarray:
         exists = slice(0, sim.num_requests_max)
         _, weight = self._deadline_and_weight(sim, exists)
-        return np.maximum(row_sums(weight * sim.exists), 1e-12)
+        return np.maximum(row_sums(weight * sim.read("exists")), 1e-12)
 
     def interval(self, sim: ClusterSim, t0: np.ndarray, start: int) -> np.ndarray:
         win = _window(sim, start)
         deadline, weight = self._deadline_and_weight(sim, win)
-        passed = (deadline > t0[:, None]) & (deadline <= sim.clock[:, None])
-        missed = passed & ~(sim.t_first_token[:, win] <= deadline)
+        passed = (deadline > t0[:, None]) & (deadline <= sim.read("clock")[:, None])
+        missed = passed & ~(sim.read("t_first_token")[:, win] <= deadline)
         return 100.0 * row_sums(weight * missed) / self._total_weight(sim)
 
     def at_end(self, sim: ClusterSim, envs: np.ndarray) -> np.ndarray:
         """Deadlines still ahead at the end, of arrived requests with no first token."""
         win = slice(0, sim.num_requests_max)
         deadline, weight = self._deadline_and_weight(sim, win, envs)
-        clock = sim.clock[envs, None]
-        open_ = (
-            (deadline > clock) & np.isnan(sim.t_first_token[envs]) & (sim.arrival[envs] <= clock)
-        )
+        clock = sim.read("clock")[envs, None]
+        unserved = np.isnan(sim.read("t_first_token")[envs])
+        open_ = (deadline > clock) & unserved & (sim.read("arrival")[envs] <= clock)
         return 100.0 * row_sums(weight * open_) / self._total_weight(sim)[envs]
 
     def per_request(self, sim: ClusterSim, env: int) -> tuple[np.ndarray, np.ndarray]:
-        n = int(sim.num_requests[env])
+        n = int(sim.read("num_requests")[env])
         deadline, weight = self._deadline_and_weight(sim, slice(0, n), env)
-        arrived = sim.state[env, :n] != PENDING
-        met = sim.t_first_token[env, :n] <= deadline
+        arrived = sim.read("state")[env, :n] != PENDING
+        met = sim.read("t_first_token")[env, :n] <= deadline
         return np.where(arrived & ~met, 100.0, 0.0), weight
 
 
@@ -126,8 +125,8 @@ def make_objective(config: RewardConfig) -> Slowdown | SLOViolations:
 
 def unfinished_share(sim: ClusterSim, envs: np.ndarray) -> np.ndarray:
     """Per listed env, the share of its requests not done."""
-    total = np.maximum(sim.num_requests[envs], 1)
-    return (sim.num_requests[envs] - sim.num_done[envs]) / total
+    total = np.maximum(sim.read("num_requests")[envs], 1)
+    return (sim.read("num_requests")[envs] - sim.read("num_done")[envs]) / total
 
 
 def episode_objective(sim: ClusterSim, env: int, config: RewardConfig) -> dict[str, float]:

@@ -36,13 +36,13 @@ def queue_view_score(sim: ClusterSim, view: str, queued: np.ndarray, win: slice)
     :data:`pecgym.envs.layout.QUEUE_VIEWS`); excluded requests score ``NO_ROW``."""
     columns = np.arange(win.stop - win.start)
     if view == "shortest":
-        return np.where(queued, sim.prefill_len[:, win] * columns.size + columns, NO_ROW)
+        return np.where(queued, sim.read("prefill_len")[:, win] * columns.size + columns, NO_ROW)
     if view == "latency_sensitive":
-        member = queued & sim.latency_sensitive[:, win]
+        member = queued & sim.read("latency_sensitive")[:, win]
     elif view == "preempted":
-        member = queued & (sim.state[:, win] == PREEMPTED)
+        member = queued & (sim.read("state")[:, win] == PREEMPTED)
     elif view in ("short", "long"):
-        member = queued & (sim.is_long[:, win] == (view == "long"))
+        member = queued & (sim.read("is_long")[:, win] == (view == "long"))
     else:  # oldest
         member = queued
     return np.where(member, columns, NO_ROW)
@@ -51,9 +51,9 @@ def queue_view_score(sim: ClusterSim, view: str, queued: np.ndarray, win: slice)
 def running_score(sim: ClusterSim, win: slice) -> tuple[np.ndarray, int]:
     """Scores of running requests: prefills, then long decodes, then short decodes, oldest
     first within each; and the limit at which rows are empty."""
-    state = sim.state[:, win]
+    state = sim.read("state")[:, win]
     columns = state.shape[1]
-    rank = np.where(sim.is_long[:, win], 1, 2)
+    rank = np.where(sim.read("is_long")[:, win], 1, 2)
     rank = np.where(state == DECODING, rank, np.where(state == PREFILLING, 0, 3))
     return rank * columns + np.arange(columns), 3 * columns
 
@@ -81,6 +81,13 @@ class RowView:
         """``values`` (N, R) at each row's request."""
         return values.ravel()[self.flat].reshape(self.slots.shape)
 
+    def ask(self, query) -> np.ndarray:
+        """``query(env, req)`` (a simulator view of requests) for every row's request, as
+        ``(N, rows)`` (empty rows ask about request 0)."""
+        env = np.broadcast_to(np.arange(self.slots.shape[0])[:, None], self.slots.shape)
+        answer = query(env.ravel(), np.maximum(self.slots, 0).ravel())
+        return np.asarray(answer).reshape(self.slots.shape)
+
     def start_requirements(self, sim: ClusterSim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row: :meth:`~pecgym.sim.simulator.ClusterSim.start_requirements` of its
         request (KV to place, group size, fixed group start), computed once per view."""
@@ -99,9 +106,9 @@ def gather_rows(sim: ClusterSim, slots: np.ndarray) -> RowView:
     def take(values: np.ndarray) -> np.ndarray:
         return values.ravel()[flat]
 
-    state = np.where(present, take(sim.state), -1)
-    mode = take(sim.preempt_mode)
-    prefill_len = take(sim.prefill_len)
+    state = np.where(present, take(sim.read("state")), -1)
+    mode = take(sim.read("preempt_mode"))
+    prefill_len = take(sim.read("prefill_len"))
     return RowView(
         slots=slots,
         present=present,
@@ -109,8 +116,8 @@ def gather_rows(sim: ClusterSim, slots: np.ndarray) -> RowView:
         mode=mode,
         kept=(state == PREEMPTED) & (mode == KEEP),
         prefill_len=prefill_len,
-        group_lo=take(sim.group_lo),
-        group_n=take(sim.group_n),
+        group_lo=take(sim.read("group_lo")),
+        group_n=take(sim.read("group_n")),
         flat=flat,
     )
 
@@ -119,6 +126,6 @@ def queue_counts(sim: ClusterSim, queued: np.ndarray, win: slice):
     """Per env: queued requests, queued long ones, and queued preempted ones."""
     return (
         np.count_nonzero(queued, axis=1),
-        np.count_nonzero(queued & sim.is_long[:, win], axis=1),
-        np.count_nonzero(queued & (sim.state[:, win] == PREEMPTED), axis=1),
+        np.count_nonzero(queued & sim.read("is_long")[:, win], axis=1),
+        np.count_nonzero(queued & (sim.read("state")[:, win] == PREEMPTED), axis=1),
     )

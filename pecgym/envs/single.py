@@ -91,4 +91,7 @@ class ClusterSchedEnv(gym.Env):
         return {key: value[0] for key, value in self.core.observe().items()}
 
     def _info(self) -> dict[str, Any]:
-        return {"action_mask": self.action_masks(), "sim_time": float(self.core.sim.clock[0])}
+        return {
+            "action_mask": self.action_masks(),
+            "sim_time": float(self.core.sim.read("clock")[0]),
+        }

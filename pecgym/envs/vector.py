@@ -100,4 +100,4 @@ class ClusterSchedVectorEnv(VectorEnv):
         return render(self.core, self.render_mode)
 
     def _info(self) -> dict[str, Any]:
-        return {"action_mask": self.action_masks(), "sim_time": self.core.sim.clock.copy()}
+        return {"action_mask": self.action_masks(), "sim_time": self.core.sim.read("clock").copy()}

@@ -56,6 +56,12 @@ class EventClock(Transitions):
                     f"{np.flatnonzero(active)[:8].tolist()} at t={self.clock[active][:8]})"
                 )
 
+    def truncate(self, envs: np.ndarray) -> None:
+        """End the episodes of ``envs`` now, unfinished (a caller's step cap)."""
+        self.finished[envs] = True
+        self.truncated[envs] = True
+        self.at_decision[envs] = False
+
     def _next_event(self, active: np.ndarray) -> None:
         """Move every active env to its own next event and process what happens there."""
         num_envs, num_instances = self.num_envs, self.num_instances

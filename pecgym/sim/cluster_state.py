@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pecgym.sim.config import ClusterConfig, ConfigError
-from pecgym.sim.fields import FIELDS
+from pecgym.sim.fields import FIELD_BY_NAME, FIELDS
 from pecgym.sim.groups import (
     GroupIndex,
     group_sum,
@@ -96,6 +96,7 @@ class ClusterState:
         for field in fields:
             setattr(self, field.name, field.allocate(self.num_envs, r, self.num_instances))
         self._kernel_cache = None  # the compiled clock's arguments name the old arrays
+        self._read_views: dict[str, np.ndarray] = {}
 
     def _grow(self, num_requests: int) -> None:
         """Room for ``num_requests`` requests per env, keeping every env's state."""
@@ -169,6 +170,26 @@ class ClusterState:
                 f"the whole cluster holds ({int(cluster_kv)} tokens on {self.num_instances} "
                 f"instances); request {first} needs {int(total[first])} tokens"
             )
+
+    # ---------------------------------------------------------------------- read API
+    def read(self, name: str) -> np.ndarray:
+        """A read-only view of the state field ``name`` (a readable field of
+        :data:`~pecgym.sim.fields.FIELDS`, e.g. ``sim.read("state")[envs, window]``).
+
+        Envs, policies and metrics outside the simulator read its state this way, or
+        through its views (:meth:`queued`, :meth:`kv_free`, :meth:`instance_load`,
+        ``start_requirements``, ...); they never write it.
+        """
+        view = self._read_views.get(name)
+        if view is None:
+            field = FIELD_BY_NAME.get(name)
+            if field is None or not field.readable:
+                readable = ", ".join(f.name for f in FIELDS if f.readable)
+                raise KeyError(f"no readable simulator field {name!r}; readable: {readable}")
+            view = getattr(self, name).view()
+            view.flags.writeable = False
+            self._read_views[name] = view
+        return view
 
     def window(self) -> slice:
         """Request indices that may be live in some env (arrived and not all done)."""

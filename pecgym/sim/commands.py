@@ -9,7 +9,6 @@ import numpy as np
 from pecgym.sim.cluster_state import EPS, ROOM_TOLERANCE
 from pecgym.sim.groups import (
     group_members,
-    group_min,
     nonzero2d,
 )
 from pecgym.sim.state import (
@@ -91,8 +90,7 @@ class CommandRunner(Transitions):
         self._queued_memo = None  # the commands change request states
         now = self.clock
         if pauses[0].size:
-            p_env, p_req, p_mode, p_until = pauses
-            self._run_until(p_env, p_req, p_until)
+            p_env, p_req, p_mode = pauses
             self.acted_at[p_env, p_req] = now[p_env]
             self.moves_used[p_env, p_req] += p_mode != KEEP
             self._preempt(p_env, p_req, p_mode, count=True)
@@ -129,8 +127,8 @@ class CommandRunner(Transitions):
             np.flatnonzero((op == code) & (reason == R_OK)) for code in (_START, _PREEMPT, _MIGRATE)
         )
         none = np.zeros(0, dtype=np.int64)
-        pauses = [(none, none, none, np.zeros(0))]  # (env, req, mode, runs until)
-        launch = (none,) * 7
+        pauses = [(none, none, none)]
+        launch = (none,) * 8
         if start.size:
             reason[start], launch, victims = self._check_start(
                 env[start], req[start], lo[start], n[start], decode_to[start], mode[start]
@@ -138,8 +136,7 @@ class CommandRunner(Transitions):
             pauses.append(victims)
         if preempt.size:
             reason[preempt], go = self._check_preempt(env[preempt], req[preempt], mode[preempt])
-            p_env, p_req = env[preempt][go], req[preempt][go]
-            pauses.append((p_env, p_req, mode[preempt][go], self.clock[p_env]))
+            pauses.append((env[preempt][go], req[preempt][go], mode[preempt][go]))
         moves = (none, none, none)
         if migrate.size:
             reason[migrate], go = self._check_migrate(env[migrate], req[migrate], lo[migrate])
@@ -209,21 +206,23 @@ class CommandRunner(Transitions):
         short_of = (members & (free < (need / n)[:, None] - ROOM_TOLERANCE)).any(axis=1)
         reason[(reason == R_OK) & short_of] = R_NO_MEMORY
         go = reason == R_OK
-        launch = (env[go], req[go], lo[go], n[go], decode_to[go], needs_slot[go], need[go])
+        launch = (
+            env[go],
+            req[go],
+            lo[go],
+            n[go],
+            decode_to[go],
+            needs_slot[go],
+            need[go],
+            busy[go],
+        )
         # the prefills running on the targets are preempted first
         row, inst = nonzero2d(occupied & go[:, None])
         v_env, v_req, v_mode = env[row], on_slot[row, inst], mode[row]
-        # a displaced prefill runs to the end of the iteration the START waits for
-        v_until = self.admission_time(v_env, lo[row], n[row])
         if row.size > 1:  # an SP prefill covers several targets: preempt it once
             _, first = np.unique(v_env * self.num_requests_max + v_req, return_index=True)
-            v_env, v_req, v_mode, v_until = (
-                v_env[first],
-                v_req[first],
-                v_mode[first],
-                v_until[first],
-            )
-        return reason, launch, (v_env, v_req, v_mode, v_until)
+            v_env, v_req, v_mode = v_env[first], v_req[first], v_mode[first]
+        return reason, launch, (v_env, v_req, v_mode)
 
     def start_requirements(self, env, req) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What a START of each queued request needs: KV tokens it places on GPUs, group
@@ -249,21 +248,6 @@ class CommandRunner(Transitions):
             self.prefill_len[env, req].astype(np.float64),
         )
 
-    def _run_until(self, env, req, until) -> None:
-        """Credit running prefills with the work they do until ``until`` at their current
-        rate (a prefill displaced by a START finishes the iteration the START waits for)."""
-        now = self.clock[env]
-        running = (self.state[env, req] == PREFILLING) & (until > now)
-        if not running.any():
-            return
-        env, req, now = env[running], req[running], now[running]
-        seconds = np.maximum(until[running] - np.maximum(now, self.ready_at[env, req]), 0.0)
-        lo, n = self.group_lo[env, req], self.group_n[env, req]
-        share = self.prefill_share(self.iteration_time, self.batch_mix // 2)
-        rate = group_min(share, env, lo, n) / self.prefill_work[env, req]
-        left = 1.0 - self.prefill_done[env, req]
-        self.prefill_done[env, req] += np.minimum(rate * seconds, left * (1.0 - EPS))
-
     def admission_time(self, env, lo, n) -> np.ndarray:
         """When work started now on each group ``[lo, lo + n)`` of env ``env`` can run: the
         end of the iteration running on its members (iterations run back to back from the
@@ -277,8 +261,9 @@ class CommandRunner(Transitions):
             boundary = np.where(running, since + np.maximum(laps, 0.0) * length, -np.inf)
         return np.maximum(boundary.max(axis=1), now)
 
-    def _launch(self, env, req, lo, n, decode_to, needs_slot, need) -> None:
-        """Start checked requests; ``need`` is the KV each places (:meth:`kv_to_load`)."""
+    def _launch(self, env, req, lo, n, decode_to, needs_slot, need, parks) -> None:
+        """Start checked requests; ``need`` is the KV each places (:meth:`kv_to_load`),
+        ``parks`` whether it displaces a running prefill."""
         now = self.clock[env]
         mode = self.preempt_mode[env, req]
         was_swapped = mode == SWAP
@@ -288,9 +273,12 @@ class CommandRunner(Transitions):
         ready = np.where(was_swapped, np.maximum(now, self.swap_ready[env, req]), now) + swap_in
         # a kept request paused during its KV transfer or swap-in still waits for it to end
         ready = np.where(mode == KEEP, np.maximum(ready, self.ready_at[env, req]), ready)
-        # new work joins a running batch at the end of its iteration; a request paused with
-        # its KV kept resumes where it stopped (free, no wait: it never left the engine)
-        admitted = np.where(mode == KEEP, now, self.admission_time(env, lo, n))
+        # new work joins a running batch at the end of its iteration. Two kinds start at once:
+        # a request paused with its KV kept resumes where it stopped (it never left the
+        # engine), and one that displaces a running prefill takes its place as the engine
+        # parks that prefill at a layer boundary (QLLM)
+        at_once = (mode == KEEP) | parks
+        admitted = np.where(at_once, now, self.admission_time(env, lo, n))
         ready = np.maximum(ready, admitted)
         moved = (self.group_lo[env, req] != lo) | (self.group_n[env, req] != n)
         fresh = (mode != KEEP) & needs_slot

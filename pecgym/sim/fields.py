@@ -32,6 +32,7 @@ class Field:
     dtype: type = np.float64
     fill: float | int | bool = 0
     doc: str = ""
+    readable: bool = True
 
     def allocate(self, envs: int, requests: int, instances: int) -> np.ndarray:
         return np.full(SHAPES[self.shape](envs, requests, instances), self.fill, self.dtype)
@@ -125,3 +126,25 @@ FIELDS: tuple[Field, ...] = (
     Field("wait_area", "env_class", np.float64, 0, "request-seconds queued: short, long"),
 )
 """Every state array of :class:`~pecgym.sim.simulator.ClusterSim`."""
+
+INTERNAL = (
+    "_kv_used",  # read kv_used() / kv_free()
+    "ready_at",
+    "swap_ready",  # read queued()
+    "decode_to",
+    "last_start",
+    "first_live",  # read window()
+    "prompt_prefill_work",
+    "busy_since",
+    "iteration_time",
+    "batch_mix",  # read admission_time()
+    "acted_at",  # read acted_now()
+    "moves_used",  # read budget_left()
+    "kv_host",  # read start_requirements()
+)
+"""Fields only the simulator reads: the others read them through its views."""
+
+FIELDS = tuple(
+    Field(f.name, f.shape, f.dtype, f.fill, f.doc, f.name not in INTERNAL) for f in FIELDS
+)
+FIELD_BY_NAME = {field.name: field for field in FIELDS}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from pecgym.baselines import FIFOPolicy
 from pecgym.sim.config import ClusterConfig
@@ -55,3 +59,36 @@ def test_growing_keeps_every_env_and_fills_the_new_requests() -> None:
                                   equal_nan=True), field.name  # fmt: skip
         else:
             assert np.array_equal(after[0], before[field.name][0], equal_nan=True), field.name
+
+
+def test_state_is_read_outside_the_simulator_only_through_its_read_api() -> None:
+    """Envs, policies and the harness read the simulator through ``read`` and its views:
+    no module outside ``pecgym/sim`` names a state array directly."""
+    names = "|".join(field.name for field in FIELDS)
+    raw = re.compile(rf"(?<!pecgym\.)\bsim\.({names})\b")
+    root = Path(__file__).resolve().parents[2] / "pecgym"
+    offenders = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in root.rglob("*.py")
+        if path.parent.name != "sim"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if raw.search(line)
+    ]
+    assert not offenders, offenders
+    assert any(root.rglob("*.py"))
+
+
+def test_read_gives_read_only_views_of_readable_fields() -> None:
+    sim = replay(ClusterSim(ClusterConfig(num_instances=2), [workloads(6, 3)]), FIFOPolicy().decide)
+    state = sim.read("state")
+    np.testing.assert_array_equal(state, sim.state)
+    with pytest.raises(ValueError, match="read-only"):
+        state[0, 0] = 0
+    assert sim.read("state") is state  # one view per field, kept until the arrays grow
+    internal = [field.name for field in FIELDS if not field.readable]
+    assert "ready_at" in internal and "_kv_used" in internal
+    for name in (*internal, "no_such_field"):
+        with pytest.raises(KeyError, match="no readable simulator field"):
+            sim.read(name)
+    sim.load(0, workloads(40, 4))  # longer: the arrays grow, the views follow
+    assert sim.read("state").shape == sim.state.shape and sim.read("state").base is sim.state
