@@ -254,12 +254,21 @@ def test_bad_inputs_fail_before_any_work(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "o" / "episodes.csv").exists()
 
 
-def test_a_folder_of_another_config_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("column", "value", "what"),
+    [
+        ("config_digest", "0123456789ab", "a different config"),
+        ("pecgym_version", "0.0.1", "another pecgym version"),
+    ],
+)
+def test_a_folder_of_another_config_or_version_is_refused(
+    tmp_path: Path, column: str, value: str, what: str
+) -> None:
     tiny(tmp_path, policies=("fifo",))
     log = pd.read_csv(tmp_path / "episodes.csv", dtype=str, keep_default_na=False)
-    log["config_digest"] = "0123456789ab"
+    log[column] = value
     log.to_csv(tmp_path / "episodes.csv", index=False)
-    with pytest.raises(ValueError, match="use a new --out folder"):
+    with pytest.raises(ValueError, match=f"{what}.*use a new --out folder"):
         tiny(tmp_path, policies=("fifo",))
 
 

@@ -86,6 +86,7 @@ def _check_same_run(
     rows: pd.DataFrame, entry: Entry, scenario: str, digest: str, folder: str | Path
 ) -> None:
     for column, expected, what in (
+        ("pecgym_version", __version__, "another pecgym version (its simulator may differ)"),
         ("config_digest", digest, "a different config (another pecgym version or trace?)"),
         ("policy_digest", entry.digest, "a different agent file or pecgym version"),
     ):
