@@ -84,16 +84,18 @@ class RowView:
     def ask(self, query) -> np.ndarray:
         """``query(env, req)`` (a simulator view of requests) for every row's request, as
         ``(N, rows)`` (empty rows ask about request 0)."""
+        return np.asarray(query(*self._requests())).reshape(self.slots.shape)
+
+    def _requests(self) -> tuple[np.ndarray, np.ndarray]:
+        """Flat ``(env, request)`` of every row (request 0 for empty rows)."""
         env = np.broadcast_to(np.arange(self.slots.shape[0])[:, None], self.slots.shape)
-        answer = query(env.ravel(), np.maximum(self.slots, 0).ravel())
-        return np.asarray(answer).reshape(self.slots.shape)
+        return env.ravel(), np.maximum(self.slots, 0).ravel()
 
     def start_requirements(self, sim: ClusterSim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row: :meth:`~pecgym.sim.simulator.ClusterSim.start_requirements` of its
         request (KV to place, group size, fixed group start), computed once per view."""
         if self._starts is None:
-            env = np.broadcast_to(np.arange(self.slots.shape[0])[:, None], self.slots.shape)
-            parts = sim.start_requirements(env.ravel(), np.maximum(self.slots, 0).ravel())
+            parts = sim.start_requirements(*self._requests())
             self._starts = tuple(part.reshape(self.slots.shape) for part in parts)
         return self._starts
 

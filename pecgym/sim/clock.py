@@ -82,9 +82,7 @@ class EventClock(Transitions):
         on_slot = self.prefill_req
         rows = np.arange(num_envs)[:, None]
         prefilling = (on_slot >= 0) & (self.ready_at[rows, np.maximum(on_slot, 0)] <= now[:, None])
-        batch_size = batch.astype(np.int64)
-        chunk = np.where(prefilling & (batch_size > 0), self.config.chunk_tokens, 0)
-        iteration = self.cost.step_time(chunk, batch_size, context)
+        batch_size, iteration = self._iteration_times(batch, context, prefilling)
         prefill_share = self.prefill_share(iteration, batch)
         busy = prefilling | (batch > 0)
         self._track_iterations(active, busy, iteration, 2 * batch_size + prefilling)
@@ -160,6 +158,13 @@ class EventClock(Transitions):
             self._arrive(arriving)
         self._mark_decisions(active, t_next, tol)
 
+    def _iteration_times(self, batch, context, prefilling) -> tuple[np.ndarray, np.ndarray]:
+        """Per instance: decode batch size, and the time of one iteration (a prefill chunk
+        beside a decode batch, or the batch alone; a prefill alone runs at its solo speed)."""
+        batch_size = batch.astype(np.int64)
+        chunk = np.where(prefilling & (batch_size > 0), self.config.chunk_tokens, 0)
+        return batch_size, self.cost.step_time(chunk, batch_size, context)
+
     def _track_iterations(self, active, busy, iteration, mix) -> None:
         """Per instance of the active envs: the length of its iteration now, and since when
         its iterations run back to back. A new batch (``mix``: decodes and prefill) marks an
@@ -192,9 +197,7 @@ class EventClock(Transitions):
         kernel, loads, settings, state = self._kernel_args()
         batch, context, prefilling = loads
         kernel.instance_loads(active, *state[:9], batch, context, prefilling)
-        batch_size = batch.astype(np.int64)
-        chunk = np.where(prefilling & (batch_size > 0), self.config.chunk_tokens, 0)
-        iteration = self.cost.step_time(chunk, batch_size, context)
+        iteration = self._iteration_times(batch, context, prefilling)[1]
         kernel.run_event(active, iteration, batch, prefilling, *settings, *state)
         self._queued_memo = None
         self._kv_views = None

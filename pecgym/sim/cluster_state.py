@@ -4,6 +4,7 @@ workload into an env, and read-only views (queue, KV usage, instance load).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import os
@@ -43,6 +44,11 @@ KERNEL_VARIABLE = "PECGYM_KERNEL"
 COMPILE_AFTER_EVENTS = 2000
 
 
+@functools.cache
+def _numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
 def choose_kernel(kernel: str) -> str:
     """``kernel`` (one of :data:`KERNELS`) resolved against ``PECGYM_KERNEL`` and what is
     installed: ``auto`` only when numba is there to switch to."""
@@ -54,7 +60,7 @@ def choose_kernel(kernel: str) -> str:
             raise ConfigError(
                 f"{KERNEL_VARIABLE} must be one of {', '.join(KERNELS)}, got {kernel!r}"
             )
-    has_numba = importlib.util.find_spec("numba") is not None
+    has_numba = _numba_installed()
     if kernel == "auto":
         return "auto" if has_numba else "numpy"
     if kernel == "numba" and not has_numba:

@@ -5,7 +5,7 @@ value. Allocation, growth (more requests) and the per-env reset are generated fr
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -144,7 +144,5 @@ INTERNAL = (
 )
 """Fields only the simulator reads: the others read them through its views."""
 
-FIELDS = tuple(
-    Field(f.name, f.shape, f.dtype, f.fill, f.doc, f.name not in INTERNAL) for f in FIELDS
-)
+FIELDS = tuple(replace(field, readable=field.name not in INTERNAL) for field in FIELDS)
 FIELD_BY_NAME = {field.name: field for field in FIELDS}
