@@ -6,6 +6,6 @@ Importing the package registers one env id per scenario, ``pecgym/<Name>-v1`` (s
 
 from pecgym.envs.registration import register_envs
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 register_envs()

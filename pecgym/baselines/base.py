@@ -15,7 +15,7 @@ import numpy as np
 from pecgym.envs.core import SchedCore
 from pecgym.envs.policy import Policy, policy_env_overrides
 from pecgym.sim.simulator import ClusterSim, Commands
-from pecgym.sim.state import Op
+from pecgym.sim.state import OP_NOOP
 
 
 class Heuristic:
@@ -52,7 +52,7 @@ class Heuristic:
             return np.zeros(core.num_envs, dtype=np.int64)
         commands = self.decide(sim, deciding)
         actions, encoded = core.encode(commands)
-        lost = commands.env[~encoded & (commands.op != Op.NOOP)]
+        lost = commands.env[~encoded & (commands.op != OP_NOOP)]
         self.lost[lost] = True
         np.add.at(self._unencodable, lost, 1)
         return actions

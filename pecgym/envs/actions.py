@@ -30,6 +30,7 @@ holds them equal on every candidate.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,12 +39,26 @@ from pecgym.envs.rows import RowView
 from pecgym.sim.groups import group_members, window_all
 from pecgym.sim.placement import best_group, decode_pool_target, room_for
 from pecgym.sim.simulator import ClusterSim, Commands
-from pecgym.sim.state import DECODING, KEEP, PREFILLING, RECOMPUTE, SWAP, Op
+from pecgym.sim.state import (
+    DECODING,
+    KEEP,
+    OP_MIGRATE,
+    OP_NOOP,
+    OP_PREEMPT,
+    OP_START,
+    PREFILLING,
+    RECOMPUTE,
+    SWAP,
+)
 
 WAIT = 0
 MODES = (KEEP, SWAP, RECOMPUTE)
 MODE_NAMES = ("keep", "swap", "recompute")
+MODE_ARRAY = np.array(MODES)
 KINDS = ("wait", "start", "preempt", "migrate")
+OP_OF_KIND = np.array([OP_NOOP, OP_START, OP_PREEMPT, OP_MIGRATE])
+"""The simulator command of each kind of action."""
+NO_RANK = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,22 @@ class ActionLayout:
         """Start index of each kind's block (:data:`KINDS` order), then :attr:`size`."""
         return np.array([0, 1, self.preempt_offset, self.migrate_offset, self.size])
 
+    @functools.cached_property
+    def kernel_layout(self) -> tuple[int, int, int, int, int]:
+        """Queue rows, placements, PREEMPT and MIGRATE offsets, instances (the compiled
+        codec's view of the layout)."""
+        return (
+            self.queue_rows, self.placements, self.preempt_offset, self.migrate_offset,
+            self.num_instances,
+        )  # fmt: skip
+
+    @functools.cached_property
+    def row_rank(self) -> np.ndarray:
+        """Per queue row, its rank when a request is on several views: rows nearer the top
+        of their view first, then earlier views."""
+        columns = np.arange(self.queue_rows)
+        return columns % (self.view_size or self.queue_rows) * self.queue_rows + columns
+
     def start(self, row, placement, disaggregate) -> np.ndarray:
         """Index of START (queue row, placement, decode option)."""
         return 1 + (np.asarray(row) * self.placements + placement) * 2 + disaggregate
@@ -96,17 +127,24 @@ class ActionLayout:
         row (queue row for START, running row otherwise), and the option fields (START:
         placement and decode; PREEMPT: mode index; MIGRATE: target)."""
         actions = np.asarray(actions, dtype=np.int64)
-        bounds = self.kind_bounds
+        bounds, per_row, step, values = self._split_tables
         kind = np.searchsorted(bounds[1:-1], actions, side="right")
         local = actions - bounds[kind]
-        # per kind: options per row, the step between option values, and how many there are
-        per_row = np.array([1, 2 * self.placements, len(MODES), self.num_instances])
-        step = np.array([1, 2, 1, 1])
-        values = np.array([1, self.placements, len(MODES), self.num_instances])
         row = local // per_row[kind]
         a = (local // step[kind]) % values[kind]
         b = np.where(kind == 1, local % 2, 0)
         return kind, row, a, b
+
+    @functools.cached_property
+    def _split_tables(self) -> tuple[np.ndarray, ...]:
+        """:attr:`kind_bounds`, and per kind: options per row, the step between option
+        values, and how many values there are."""
+        return (
+            self.kind_bounds,
+            np.array([1, 2 * self.placements, len(MODES), self.num_instances]),
+            np.array([1, 2, 1, 1]),
+            np.array([1, self.placements, len(MODES), self.num_instances]),
+        )
 
     def describe(self, action: int) -> str:
         """A readable name of one action index."""
@@ -173,24 +211,43 @@ def action_masks(sim: ClusterSim, rows: RowView, layout: ActionLayout) -> np.nda
     return out
 
 
+def _codec_inputs(sim: ClusterSim) -> tuple:
+    """What the compiled codec reads of the simulator, after the layout."""
+    from pecgym.envs.actions_kernel import CODEC_ARGS
+
+    fields = (sim.read(name) for name in CODEC_ARGS)
+    pool, tokens = sim.config.decode_pool_size, sim.sp_tokens_per_instance()
+    return (pool, tokens, sim.kv_free(), *fields)
+
+
 def decode(sim: ClusterSim, rows: RowView, layout: ActionLayout, actions: np.ndarray) -> Commands:
     """Simulator commands for one action per env (WAIT becomes NOOP). Only meaningful for
     actions the masks allow; others may decode to commands the simulator rejects."""
     n = sim.num_envs
+    if sim.runs_compiled():
+        from pecgym.envs import actions_kernel as kernel
+
+        commands = Commands.empty(n)
+        fields = (commands.op, commands.req, commands.lo, commands.n)
+        decoded = kernel.decode_actions(
+            np.asarray(actions, dtype=np.int64), rows.slots, layout.kernel_layout, MODE_ARRAY,
+            OP_OF_KIND, *_codec_inputs(sim), *fields, commands.decode_to, commands.mode,
+        )  # fmt: skip
+        if decoded:  # else a START with auto placement: the NumPy path searches its group
+            return commands
     kind, row, a, b = layout.split(actions)
     envs = np.arange(n)
     column = np.where(kind == 1, row, layout.queue_rows + row)
     column = np.minimum(column, rows.slots.shape[1] - 1)
     req = rows.slots[envs, column]
     commands = Commands.empty(n)
-    commands.op[:] = np.array([Op.NOOP, Op.START, Op.PREEMPT, Op.MIGRATE])[kind]
-    commands.op[req < 0] = Op.NOOP
+    commands.op[:] = np.where(req < 0, OP_NOOP, OP_OF_KIND[kind])
     commands.req[:] = np.maximum(req, 0)
 
-    start = np.flatnonzero(commands.op == Op.START)
+    start = np.flatnonzero(commands.op == OP_START)
     if start.size:
         e, r = start, commands.req[start]
-        k = rows.start_requirements(sim)[1][e, column[e]]
+        k = sim.start_requirements(e, r)[1]
         auto = a[e] == 0
         lo = a[e] - 1
         if auto.any():
@@ -202,9 +259,9 @@ def decode(sim: ClusterSim, rows: RowView, layout: ActionLayout, actions: np.nda
         # instance with room, has no such option (-2: an invalid target)
         target = np.where(sim.needs_prefill_slot(e, r), decode_pool_target(sim, e, r), -1)
         commands.decode_to[e] = np.where(b[e] == 1, np.where(target >= 0, target, -2), -1)
-    preempt = np.flatnonzero(commands.op == Op.PREEMPT)
-    commands.mode[preempt] = np.array(MODES)[np.minimum(a[preempt], len(MODES) - 1)]
-    migrate = np.flatnonzero(commands.op == Op.MIGRATE)
+    preempt = np.flatnonzero(commands.op == OP_PREEMPT)
+    commands.mode[preempt] = MODE_ARRAY[np.minimum(a[preempt], len(MODES) - 1)]
+    migrate = np.flatnonzero(commands.op == OP_MIGRATE)
     commands.lo[migrate] = a[migrate]
     return commands
 
@@ -220,44 +277,53 @@ def encode(
     actions = np.zeros(sim.num_envs, dtype=np.int64)
     env = np.asarray(commands.env, dtype=np.int64)
     op, req = np.asarray(commands.op), np.asarray(commands.req)
-    ok = op == Op.NOOP
+    ok = op == OP_NOOP
     q_rows = layout.queue_rows
     slots = rows.slots[env]
 
-    start = np.flatnonzero(op == Op.START)
-    if start.size:
+    start = np.flatnonzero(op == OP_START)
+    if start.size and sim.runs_compiled():
+        from pecgym.envs import actions_kernel as kernel
+
+        valid = np.empty(start.size, dtype=bool)
+        fields = (commands.lo, commands.n, commands.decode_to, commands.mode)
+        kernel.encode_starts(
+            env[start], req[start], *(f[start] for f in fields), rows.slots, layout.row_rank,
+            layout.kernel_layout, *_codec_inputs(sim), actions, valid,
+        )  # fmt: skip
+        ok[start] = valid
+    elif start.size:
         e, r = env[start], req[start]
         hit = slots[start, :q_rows] == r[:, None]
         # a request on several views: its best-ranked row (the first row of the view that
         # puts it first, e.g. SJF's pick is row 0 of "shortest"), so a rule's choice is one
         # stable action, which makes it learnable by imitation
-        columns = np.arange(q_rows)
-        rank = columns % (layout.view_size or q_rows) * q_rows + columns
-        row = np.where(hit, rank, np.iinfo(np.int64).max).argmin(axis=1)
+        row = np.where(hit, layout.row_rank, NO_RANK).argmin(axis=1)
         shown = hit.any(axis=1)
-        k = rows.start_requirements(sim)[1][e, row]
+        k = sim.start_requirements(e, np.where(shown, r, 0))[1]
         lo, size = commands.lo[start], commands.n[start]
         target = decode_pool_target(sim, e, r)
         to = commands.decode_to[start]
         disaggregate = (to >= 0) & (to == target)
         inst = layout.num_instances
-        members = group_members(np.clip(lo, 0, inst - 1), np.clip(size, 1, inst), inst)
+        at = np.minimum(np.maximum(lo, 0), inst - 1)
+        members = group_members(at, np.minimum(np.maximum(size, 1), inst), inst)
         on_slot = sim.read("prefill_req")[e] >= 0
         busy = (members & on_slot).any(axis=1) & sim.needs_prefill_slot(e, r)
         mode = commands.mode[start]
         pause_ok = np.where(busy, mode == KEEP, (mode == 0) | (mode == KEEP))
         valid = shown & (size == k) & ((to == -1) | disaggregate) & pause_ok & (lo >= 0)
-        placement = np.clip(lo, 0, layout.num_instances - 1) + 1
+        placement = at + 1
         actions[e[valid]] = layout.start(row, placement, disaggregate.astype(np.int64))[valid]
         ok[start] = valid
-    for code in (Op.PREEMPT, Op.MIGRATE):
+    for code in (OP_PREEMPT, OP_MIGRATE):
         pick = np.flatnonzero(op == code)
         if not pick.size or not layout.running_rows:
             continue
         e, r = env[pick], req[pick]
         hit = slots[pick, q_rows:] == r[:, None]
         row = hit.argmax(axis=1)
-        if code == Op.PREEMPT:
+        if code == OP_PREEMPT:
             mode = commands.mode[pick]
             valid = hit.any(axis=1) & np.isin(mode, MODES)
             index = layout.preempt(row, np.searchsorted(MODES, np.clip(mode, KEEP, RECOMPUTE)))

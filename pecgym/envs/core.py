@@ -31,7 +31,6 @@ from pecgym.envs.reward import episode_objective, make_objective, unfinished_sha
 from pecgym.envs.rows import (
     NO_ROW,
     RowView,
-    gather_rows,
     queue_counts,
     queue_view_score,
     running_score,
@@ -39,7 +38,7 @@ from pecgym.envs.rows import (
 )
 from pecgym.sim.metrics import summarize
 from pecgym.sim.simulator import ClusterSim, Commands
-from pecgym.sim.state import Op, Reject
+from pecgym.sim.state import OP_NOOP, R_BAD_REQUEST, R_OK
 from pecgym.traces.workload import Workload
 
 WorkloadFn = Callable[[int], Workload]
@@ -134,7 +133,7 @@ class SchedCore:
         self.run_slots = np.full((num_envs, view.running_window), -1, dtype=np.int64)
         self._rows: RowView | None = None
         self._masks: np.ndarray | None = None
-        self._queue_counts = None
+        self._queue: tuple[np.ndarray, slice] | None = None
 
     # ------------------------------------------------------------------ spaces
     @property
@@ -203,12 +202,14 @@ class SchedCore:
         # masks say, tested on every action): the simulator checks the chosen ones and
         # carries out those it accepts
         reject = np.zeros(self.num_envs, dtype=np.int64)
-        act = np.flatnonzero(live & (commands.op != Op.NOOP))
-        if act.size:
+        act = np.flatnonzero(live & (commands.op != OP_NOOP))
+        if act.size == self.num_envs:
+            reject[:] = sim.apply(commands)
+        elif act.size:
             reject[act] = sim.apply(commands.select(act))
-        reject[live & (commands.op == Op.NOOP) & (actions != codec.WAIT)] = Reject.BAD_REQUEST
-        invalid = reject != Reject.OK
-        moving = (commands.op == Op.NOOP) | invalid | ~sim.read("at_decision")
+        reject[live & (commands.op == OP_NOOP) & (actions != codec.WAIT)] = R_BAD_REQUEST
+        invalid = reject != R_OK
+        moving = (commands.op == OP_NOOP) | invalid | ~sim.read("at_decision")
         sim.advance(moving & live)
         self.steps += live
         ended = np.flatnonzero(sim.read("finished") & live)
@@ -271,18 +272,24 @@ class SchedCore:
         """Choose the requests the rows show and gather their state (after every change)."""
         sim, view = self.sim, self.config.observation
         win = sim.window()
-        self.queue_slots.fill(-1)
-        self.run_slots.fill(-1)
         queued = sim.queued(win)
-        self._queue_counts = queue_counts(sim, queued, win)
-        size = view.view_size
-        for k, name in enumerate(view.queue_views):
-            score = queue_view_score(sim, name, queued, win)
-            smallest_into(self.queue_slots[:, k * size : (k + 1) * size], score, NO_ROW, win.start)
-        if view.running_window:
-            score, limit = running_score(sim, win)
-            smallest_into(self.run_slots, score, limit, win.start)
-        self._rows = gather_rows(sim, self.slots())
+        if sim.runs_compiled():
+            from pecgym.envs.rows_kernel import choose_rows_compiled
+
+            choose_rows_compiled(sim, view, win, queued, self.queue_slots, self.run_slots)
+        else:
+            self.queue_slots.fill(-1)
+            self.run_slots.fill(-1)
+            size = view.view_size
+            for k, name in enumerate(view.queue_views):
+                score = queue_view_score(sim, name, queued, win)
+                columns = self.queue_slots[:, k * size : (k + 1) * size]
+                smallest_into(columns, score, NO_ROW, win.start)
+            if view.running_window:
+                score, limit = running_score(sim, win)
+                smallest_into(self.run_slots, score, limit, win.start)
+        self._queue = (queued, win)
+        self._rows = RowView(sim, self.slots())
         self._masks = None
 
     def slots(self) -> np.ndarray:
@@ -296,7 +303,8 @@ class SchedCore:
 
     def observe(self) -> dict[str, np.ndarray]:
         """The batched observation (see :mod:`pecgym.envs.observation`)."""
-        ctx = Context(self.sim, self._rows, self._queue_counts, self.layout.queue_rows)
+        counts = queue_counts(self.sim, *self._queue)
+        ctx = Context(self.sim, self._rows, counts, self.layout.queue_rows)
         return observe(ctx)
 
     def action_masks(self) -> np.ndarray:

@@ -53,8 +53,9 @@ class Slowdown:
         index ``start`` on (earlier ones were done by ``t0``)."""
         win = _window(sim, start)
         t1 = sim.read("clock")[:, None]
-        finish = np.nan_to_num(sim.read("t_finish")[:, win], nan=np.inf)
-        inside = np.minimum(t1, finish) - np.maximum(t0[:, None], sim.read("arrival")[:, win])
+        # fmin: an unfinished request (NaN finish) is in the system up to t1
+        until = np.fmin(t1, sim.read("t_finish")[:, win])
+        inside = until - np.maximum(t0[:, None], sim.read("arrival")[:, win])
         seconds = np.maximum(inside, 0.0) / sim.read("jct_alone")[:, win]
         return row_sums(seconds) / np.maximum(sim.read("num_requests"), 1)
 

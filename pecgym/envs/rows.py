@@ -7,7 +7,7 @@ few kept, with no per-request ranking.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -58,28 +58,55 @@ def running_score(sim: ClusterSim, win: slice) -> tuple[np.ndarray, int]:
     return rank * columns + np.arange(columns), 3 * columns
 
 
-@dataclass
 class RowView:
-    """Per observation row ``(N, window)``: the simulator state of the request it shows.
+    """Per observation row ``(N, rows)``: the simulator state of the request it shows.
 
-    Fields are gathered once per observation and shared with the action masks. Where
-    ``present`` is False (an empty row) the other fields are meaningless (``state`` -1).
+    Made after every change of the simulator's state (:meth:`SchedCore._refresh`); each
+    field is gathered on first use and shared by the observation and the action masks
+    (a heuristic's step uses none). Where ``present`` is False (an empty row) the other
+    fields are meaningless (``state`` -1).
     """
 
-    slots: np.ndarray
-    present: np.ndarray
-    state: np.ndarray
-    mode: np.ndarray  # preemption mode
-    kept: np.ndarray  # preempted with its KV kept on its group
-    prefill_len: np.ndarray
-    group_lo: np.ndarray
-    group_n: np.ndarray
-    flat: np.ndarray  # flat (env, request) index of each row, for further gathers
-    _starts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    def __init__(self, sim: ClusterSim, slots: np.ndarray) -> None:
+        self.sim, self.slots = sim, slots
+        self.present = slots >= 0
+        self._starts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @cached_property
+    def flat(self) -> np.ndarray:
+        """Flat (env, request) index of each row, for further gathers."""
+        rows = np.arange(self.slots.shape[0])[:, None]
+        return rows * self.sim.num_requests_max + np.maximum(self.slots, 0)
 
     def take(self, values: np.ndarray) -> np.ndarray:
         """``values`` (N, R) at each row's request."""
         return values.ravel()[self.flat].reshape(self.slots.shape)
+
+    @cached_property
+    def state(self) -> np.ndarray:
+        return np.where(self.present, self.take(self.sim.read("state")), -1)
+
+    @cached_property
+    def mode(self) -> np.ndarray:
+        """Preemption mode."""
+        return self.take(self.sim.read("preempt_mode"))
+
+    @cached_property
+    def kept(self) -> np.ndarray:
+        """Preempted with its KV kept on its group."""
+        return (self.state == PREEMPTED) & (self.mode == KEEP)
+
+    @cached_property
+    def prefill_len(self) -> np.ndarray:
+        return self.take(self.sim.read("prefill_len"))
+
+    @cached_property
+    def group_lo(self) -> np.ndarray:
+        return self.take(self.sim.read("group_lo"))
+
+    @cached_property
+    def group_n(self) -> np.ndarray:
+        return self.take(self.sim.read("group_n"))
 
     def ask(self, query) -> np.ndarray:
         """``query(env, req)`` (a simulator view of requests) for every row's request, as
@@ -98,30 +125,6 @@ class RowView:
             parts = sim.start_requirements(*self._requests())
             self._starts = tuple(part.reshape(self.slots.shape) for part in parts)
         return self._starts
-
-
-def gather_rows(sim: ClusterSim, slots: np.ndarray) -> RowView:
-    """The :class:`RowView` of ``slots`` (request index per row, -1 for none)."""
-    present = slots >= 0
-    flat = np.arange(slots.shape[0])[:, None] * sim.num_requests_max + np.maximum(slots, 0)
-
-    def take(values: np.ndarray) -> np.ndarray:
-        return values.ravel()[flat]
-
-    state = np.where(present, take(sim.read("state")), -1)
-    mode = take(sim.read("preempt_mode"))
-    prefill_len = take(sim.read("prefill_len"))
-    return RowView(
-        slots=slots,
-        present=present,
-        state=state,
-        mode=mode,
-        kept=(state == PREEMPTED) & (mode == KEEP),
-        prefill_len=prefill_len,
-        group_lo=take(sim.read("group_lo")),
-        group_n=take(sim.read("group_n")),
-        flat=flat,
-    )
 
 
 def queue_counts(sim: ClusterSim, queued: np.ndarray, win: slice):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pecgym.sim.cluster_state import COMPILE_AFTER_EVENTS, EPS
+from pecgym.sim.cluster_state import EPS, MAX_EVENTS_WITHOUT_PROGRESS
 from pecgym.sim.groups import (
     GroupIndex,
     group_max,
@@ -21,8 +21,6 @@ from pecgym.sim.state import (
     WAITING,
 )
 from pecgym.sim.transitions import Transitions
-
-_MAX_EVENTS_WITHOUT_PROGRESS = 10_000
 
 
 class SimulationError(RuntimeError):
@@ -42,19 +40,24 @@ class EventClock(Transitions):
         active[slice(None) if envs is None else envs] = True
         active &= ~self.finished
         self.at_decision[active] = False
-        next_event = self._next_event_compiled if self._compiled() else self._next_event
+        if self.runs_compiled():
+            self._advance_compiled(active)
+            return
         stuck = 0
         while active.any():
             before = self.clock.copy()
-            next_event(active)
-            self.events_run += 1
+            self.events_run += int(np.count_nonzero(active))
+            self._next_event(active)
             active &= ~(self.at_decision | self.finished)
             stuck = stuck + 1 if np.array_equal(before, self.clock) else 0
-            if stuck > _MAX_EVENTS_WITHOUT_PROGRESS:
-                raise SimulationError(
-                    f"no simulated time passed in {stuck} events (envs "
-                    f"{np.flatnonzero(active)[:8].tolist()} at t={self.clock[active][:8]})"
-                )
+            if stuck > MAX_EVENTS_WITHOUT_PROGRESS:
+                self._raise_stuck(active, stuck)
+
+    def _raise_stuck(self, active: np.ndarray, stuck: int) -> None:
+        raise SimulationError(
+            f"no simulated time passed in {stuck} events (envs "
+            f"{np.flatnonzero(active)[:8].tolist()} at t={self.clock[active][:8]})"
+        )
 
     def truncate(self, envs: np.ndarray) -> None:
         """End the episodes of ``envs`` now, unfinished (a caller's step cap)."""
@@ -184,23 +187,18 @@ class EventClock(Transitions):
         )
         self.busy_since[env[rows], inst] = self.clock[env[rows]]
 
-    def _compiled(self) -> bool:
-        """Whether :meth:`advance` runs the numba kernel (:mod:`pecgym.sim.kernel`): the
-        simulator's ``kernel`` choice (see :data:`~pecgym.sim.cluster_state.KERNELS`), except
-        that a recorded timeline needs the NumPy path."""
-        if self.timeline is not None or self.kernel == "numpy":
-            return False
-        return self.kernel == "numba" or self.events_run >= COMPILE_AFTER_EVENTS
-
-    def _next_event_compiled(self, active: np.ndarray) -> None:
-        """:meth:`_next_event` in two compiled halves around the NumPy iteration time."""
-        kernel, loads, settings, state = self._kernel_args()
-        batch, context, prefilling = loads
-        kernel.instance_loads(active, *state[:9], batch, context, prefilling)
-        iteration = self._iteration_times(batch, context, prefilling)[1]
-        kernel.run_event(active, iteration, batch, prefilling, *settings, *state)
+    def _advance_compiled(self, active: np.ndarray) -> None:
+        """:meth:`advance`'s events in one call of the compiled clock."""
+        kernel, scratch, settings, state = self._kernel_args()
+        chunk = int(self.config.chunk_tokens)
+        tables = (chunk, *self.cost.step_tables(chunk + self.num_requests_max))
+        attention = self.cost.attention_coefficients
+        events, stuck = kernel.advance(active, scratch, tables, attention, settings, state)
+        self.events_run += events
         self._queued_memo = None
         self._kv_views = None
+        if stuck:
+            self._raise_stuck(active, MAX_EVENTS_WITHOUT_PROGRESS + 1)
 
     def _kernel_args(self):
         """The kernel module, its scratch arrays, its settings and the state arrays it works
@@ -209,7 +207,8 @@ class EventClock(Transitions):
             from pecgym.sim import kernel
 
             config, shape = self.config, (self.num_envs, self.num_instances)
-            loads = (np.empty(shape), np.empty(shape), np.empty(shape, dtype=bool))
+            floats = (np.empty(shape), np.empty(shape))
+            scratch = (*floats, np.empty(shape, dtype=bool), np.empty(shape))
             tick = config.decision_interval
             gap = config.max_decision_gap
             settings = (
@@ -221,7 +220,7 @@ class EventClock(Transitions):
                 int(config.instances_per_node),
             )
             state = tuple(getattr(self, name) for name in kernel.STATE_ARGS)
-            self._kernel_cache = (kernel, loads, settings, state)
+            self._kernel_cache = (kernel, scratch, settings, state)
         return self._kernel_cache
 
     def _any_swapping(self, win: slice) -> bool:

@@ -36,12 +36,16 @@ ROOM_TOLERANCE = EPS
 
 
 KERNELS = ("auto", "numba", "numpy")
-"""How the event clock runs: compiled with numba, or NumPy calls. ``auto`` (unless the
+"""How the simulator runs its hot path (the event clock, START commands, and the env's row
+choice and action codec): compiled with numba, or NumPy calls. ``auto`` (unless the
 environment variable ``PECGYM_KERNEL`` names another) starts with NumPy and switches to numba,
-if it is installed, after :data:`COMPILE_AFTER_EVENTS` events, so that short runs do not pay
-numba's start-up (about 0.6 s). Both give the same results bit for bit."""
+if it is installed, once it has run :data:`COMPILE_AFTER_EVENTS` events (summed over the envs)
+or expects to (about two per request loaded: its arrival and its completion), so that short runs do
+not pay numba's start-up (about 0.5 s). Both give the same results bit for bit."""
 KERNEL_VARIABLE = "PECGYM_KERNEL"
 COMPILE_AFTER_EVENTS = 2000
+MAX_EVENTS_WITHOUT_PROGRESS = 10_000
+"""Events in a row in which no env's clock moves before the clock gives up (a bug)."""
 
 
 @functools.cache
@@ -78,7 +82,8 @@ class ClusterState:
         if not workloads:
             raise ConfigError("ClusterSim needs at least one workload (one per env)")
         self.kernel = choose_kernel(kernel)
-        self.events_run = 0  # batched events since construction (for the auto kernel)
+        self.events_run = 0  # events of all envs since construction (for the auto kernel)
+        self.events_planned = 0  # events the workloads loaded bring, about
         self.config = config
         self.cost = config.cost_model
         self.num_envs = len(workloads)
@@ -88,6 +93,15 @@ class ClusterState:
         self._allocate(max(len(w) for w in workloads))
         for env, workload in enumerate(workloads):
             self.load(env, workload)
+
+    def runs_compiled(self) -> bool:
+        """Whether the clock and the START commands run compiled (:mod:`pecgym.sim.kernel`):
+        the simulator's ``kernel`` choice (see :data:`KERNELS`), except that a recorded
+        timeline needs the NumPy path."""
+        if self.timeline is not None or self.kernel == "numpy":
+            return False
+        events = max(self.events_run, self.events_planned)
+        return self.kernel == "numba" or events >= COMPILE_AFTER_EVENTS
 
     def _allocate(self, num_requests: int) -> None:
         """Every state array of :data:`~pecgym.sim.fields.FIELDS`, at its fill value."""
@@ -102,6 +116,7 @@ class ClusterState:
         for field in fields:
             setattr(self, field.name, field.allocate(self.num_envs, r, self.num_instances))
         self._kernel_cache = None  # the compiled clock's arguments name the old arrays
+        self._start_cache = None  # and so do the compiled START commands'
         self._read_views: dict[str, np.ndarray] = {}
 
     def _grow(self, num_requests: int) -> None:
@@ -118,6 +133,7 @@ class ClusterState:
             raise IndexError(f"env {env} out of range [0, {self.num_envs})")
         self._check_servable(workload)
         n = len(workload)
+        self.events_planned += 2 * n
         if n > self.num_requests_max:
             self._grow(n)
         for field in FIELDS:  # every array of this env back to its fill value
@@ -285,9 +301,12 @@ class ClusterState:
 
     def sp_degree_for(self, tokens: np.ndarray) -> np.ndarray:
         """Instances a prefill of ``tokens`` needs for its KV (PecSched: one per 64K tokens)."""
-        per_instance = min(self.config.sp_tokens_per_instance, self.kv_capacity)
-        need = np.ceil(np.asarray(tokens) / per_instance).astype(np.int64)
-        return np.clip(need, 1, self.num_instances)
+        need = np.ceil(np.asarray(tokens) / self.sp_tokens_per_instance()).astype(np.int64)
+        return np.minimum(np.maximum(need, 1), self.num_instances)
+
+    def sp_tokens_per_instance(self) -> float:
+        """KV tokens per instance of an SP group (:meth:`sp_degree_for`)."""
+        return float(min(self.config.sp_tokens_per_instance, self.kv_capacity))
 
     @property
     def done(self) -> bool:

@@ -60,9 +60,15 @@ class Commands:
     @classmethod
     def empty(cls, size: int) -> Commands:
         """``size`` NOOP commands for envs 0..size-1."""
+        return cls.noop(np.arange(size))
+
+    @classmethod
+    def noop(cls, envs: np.ndarray) -> Commands:
+        """A NOOP command for each of ``envs``."""
+        size = len(envs)
         zeros = np.zeros(size, dtype=np.int64)
         return cls(
-            env=np.arange(size),
+            env=np.asarray(envs, dtype=np.int64),
             op=zeros.copy(),
             req=zeros.copy(),
             lo=zeros.copy(),
@@ -118,15 +124,18 @@ class CommandRunner(Transitions):
         env = np.asarray(commands.env, dtype=np.int64)
         if env.size and (env.min() < 0 or env.max() >= self.num_envs):
             raise IndexError(f"command env index out of range [0, {self.num_envs})")
-        reason = np.full(env.size, R_OK, dtype=np.int64)
         op = np.asarray(commands.op, dtype=np.int64)
         fields = (commands.req, commands.lo, commands.n, commands.decode_to, commands.mode)
         req, lo, n, decode_to, mode = (np.asarray(f, dtype=np.int64) for f in fields)
+        none = np.zeros(0, dtype=np.int64)
+        if (op == _START).all():  # the common step: STARTs alone
+            reason, launch, victims = self._check_start(env, req, lo, n, decode_to, mode)
+            return reason, launch, victims, (none, none, none)
+        reason = np.full(env.size, R_OK, dtype=np.int64)
         reason[(op < 0) | (op > _MIGRATE)] = R_BAD_MODE
         start, preempt, migrate = (
             np.flatnonzero((op == code) & (reason == R_OK)) for code in (_START, _PREEMPT, _MIGRATE)
         )
-        none = np.zeros(0, dtype=np.int64)
         pauses = [(none, none, none)]
         launch = (none,) * 8
         if start.size:
@@ -170,6 +179,14 @@ class CommandRunner(Transitions):
     def _check_start(self, env, req, lo, n, decode_to, mode):
         """Reasons for START commands, the launches to make, and the prefills they preempt
         (``(env, req, mode)``)."""
+        if self.runs_compiled():
+            kernel, state = self._start_kernel()
+            budget = self.config.move_budget
+            reason, launch, victims = kernel.check_start(
+                env, req, lo, n, decode_to, mode, self.sp_tokens_per_instance(), self.num_instances,
+                self.kv_capacity, -1 if budget is None else budget, *state[: kernel.CHECK_ARGS],
+            )  # fmt: skip
+            return reason, launch, self._unique_victims(*victims.T)
         reason = np.full(env.size, R_OK, dtype=np.int64)
         ok, req = self._valid_request(env, req)
         state = self.state[env, req]
@@ -218,11 +235,24 @@ class CommandRunner(Transitions):
         )
         # the prefills running on the targets are preempted first
         row, inst = nonzero2d(occupied & go[:, None])
-        v_env, v_req, v_mode = env[row], on_slot[row, inst], mode[row]
-        if row.size > 1:  # an SP prefill covers several targets: preempt it once
+        return reason, launch, self._unique_victims(env[row], on_slot[row, inst], mode[row])
+
+    def _unique_victims(self, v_env, v_req, v_mode):
+        """The prefills STARTs pause, each once (an SP prefill covers several targets)."""
+        if v_env.size > 1:
             _, first = np.unique(v_env * self.num_requests_max + v_req, return_index=True)
             v_env, v_req, v_mode = v_env[first], v_req[first], v_mode[first]
-        return reason, launch, (v_env, v_req, v_mode)
+        return v_env, v_req, v_mode
+
+    def _start_kernel(self):
+        """The compiled START module and the state arrays it works on
+        (:data:`~pecgym.sim.kernel_start.START_ARGS`), gathered once per allocation."""
+        if self._start_cache is None:
+            from pecgym.sim import kernel_start
+
+            state = tuple(getattr(self, name) for name in kernel_start.START_ARGS)
+            self._start_cache = (kernel_start, state)
+        return self._start_cache
 
     def start_requirements(self, env, req) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What a START of each queued request needs: KV tokens it places on GPUs, group
@@ -233,6 +263,12 @@ class CommandRunner(Transitions):
         (:meth:`sp_degree_for`). The one place this is derived: the simulator's checks,
         the placement helpers, the env's rows and masks read it.
         """
+        if self.runs_compiled() and np.ndim(env) == 1 and np.shape(env) == np.shape(req):
+            return self._start_kernel()[0].start_requirements(
+                env, req, self.sp_tokens_per_instance(), self.num_instances, self.state,
+                self.preempt_mode, self.resume_decode, self.kv_host, self.prefill_len,
+                self.group_lo, self.group_n,
+            )  # fmt: skip
         kept = (self.state[env, req] == PREEMPTED) & (self.preempt_mode[env, req] == KEEP)
         need = np.where(kept, 0.0, self.kv_to_load(env, req))
         k = np.where(kept, self.group_n[env, req], self.sp_degree_for(self.prefill_len[env, req]))
@@ -264,6 +300,11 @@ class CommandRunner(Transitions):
     def _launch(self, env, req, lo, n, decode_to, needs_slot, need, parks) -> None:
         """Start checked requests; ``need`` is the KV each places (:meth:`kv_to_load`),
         ``parks`` whether it displaces a running prefill."""
+        if self.runs_compiled():
+            kernel, state = self._start_kernel()
+            if kernel.launch(env, req, lo, n, decode_to, needs_slot, need, parks, *state):
+                self._kv_views = None
+                return
         now = self.clock[env]
         mode = self.preempt_mode[env, req]
         was_swapped = mode == SWAP

@@ -174,7 +174,19 @@ def default_efficiency(gpu: str | GPUSpec) -> Efficiency:
 
 def _smax(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
     """Smooth maximum ``(a**p + b**p)**(1/p)`` of non-negative arrays."""
-    return (a**p + b**p) ** (1.0 / p)
+    return libm_pow(libm_pow(a, p) + libm_pow(b, p), 1.0 / p)
+
+
+def libm_pow(base: ArrayLike, exponent: ArrayLike) -> np.ndarray:
+    """``base ** exponent`` elementwise by the C library's ``pow`` (``math.pow``).
+
+    NumPy's ``power`` runs SIMD code on some CPUs (AVX-512) whose last bit differs from
+    ``pow`` in about 5% of cases, so times would depend on the machine; compiled code (the
+    numba clock) calls ``pow`` too, so both paths agree bit for bit.
+    """
+    b, x = np.broadcast_arrays(np.asarray(base, np.float64), np.asarray(exponent, np.float64))
+    flat = map(math.pow, b.ravel().tolist(), x.ravel().tolist())
+    return np.fromiter(flat, np.float64, b.size).reshape(b.shape)
 
 
 def _arrays(*values: ArrayLike) -> tuple[bool, list[np.ndarray]]:
@@ -275,6 +287,20 @@ class CostModel:
         self._nvlink = self.gpu.nvlink_bandwidth / 2 * self.efficiency.link_bandwidth
         self._internode = self.gpu.internode_bandwidth * self.efficiency.link_bandwidth
         self._hbm = self.gpu.hbm_bandwidth
+        e, q_dim = self.efficiency, self._q_dim / tp
+        self.attention_coefficients = (
+            float(self._kv_layer_gpu),
+            2.0 * q_dim * BYTES_PER_PARAM,
+            self._hbm * e.hbm_bandwidth,
+            float(e.attention_half_length),
+            4.0 * q_dim,
+            self.gpu.flops * e.attention_flops,
+            float(m.layers),
+            float(e.roofline_exponent),
+        )
+        """The attention formula's constants, in :meth:`_attention`'s order: KV bytes per
+        key and layer, query bytes per token, HBM rate, half length, FLOPs per pair, FLOP/s,
+        layers, roofline exponent (the compiled clock computes decode attention from them)."""
 
     def _check_memory(self) -> None:
         if self.kv_capacity_tokens >= self.chunk_tokens:
@@ -327,7 +353,7 @@ class CostModel:
         m, e, g = self.model, self.efficiency, self.gpu
         if m.is_moe:
             frac = m.experts_per_token / m.num_experts
-            touched = m.num_experts * (1.0 - (1.0 - frac) ** n)
+            touched = m.num_experts * (1.0 - libm_pow(1.0 - frac, n))
         else:
             touched = 1.0
         weights = self._weight_bytes_per_param * (
@@ -340,14 +366,11 @@ class CostModel:
         return np.where(n > 0, t, 0.0)
 
     def _attention(self, queries: np.ndarray, pairs: np.ndarray, kv: np.ndarray) -> np.ndarray:
-        e, g = self.efficiency, self.gpu
-        q_dim = self._q_dim / self.tp
-        mem = kv * self._kv_layer_gpu + queries * 2 * q_dim * BYTES_PER_PARAM
-        t_mem = mem / (self._hbm * e.hbm_bandwidth)
+        kv_layer, q_bytes, hbm, half, flop_per_pair, flops, layers, p = self.attention_coefficients
+        t_mem = (kv * kv_layer + queries * q_bytes) / hbm
         keys_per_query = np.maximum(pairs, 1.0) / np.maximum(queries, 1.0)
-        short = 1.0 + e.attention_half_length / keys_per_query
-        t_cmp = 4.0 * q_dim * pairs * short / (g.flops * e.attention_flops)
-        t = self.model.layers * _smax(t_mem, t_cmp, e.roofline_exponent)
+        t_cmp = flop_per_pair * pairs * (1.0 + half / keys_per_query) / flops
+        t = layers * _smax(t_mem, t_cmp, p)
         return np.where(queries > 0, t, 0.0)
 
     def _prefill_attention(self, n: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -448,12 +471,17 @@ class CostModel:
         attention are looked up in tables built from the same formulas.
         """
         tokens = prefill_tokens + decode_batch
-        top = int(tokens.max(initial=0))
-        if top >= self._table_size:
-            self._grow_tables(top)
-        t = self._token_table[tokens] + self._prefill_table[prefill_tokens]
+        token_table, prefill_table = self.step_tables(int(tokens.max(initial=0)))
+        t = token_table[tokens] + prefill_table[prefill_tokens]
         t = t + self._attention(decode_batch, decode_context, decode_context)
         return np.where(tokens > 0, t, 0.0)
+
+    def step_tables(self, top: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`step_time`'s lookup tables, covering token counts up to ``top``: per
+        count, overhead + linear layers + all-reduce, and the attention of a prefill chunk."""
+        if top >= self._table_size:
+            self._grow_tables(top)
+        return self._token_table, self._prefill_table
 
     _table_size = 0
 

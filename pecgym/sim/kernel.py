@@ -4,9 +4,11 @@ one request at a time, so an event costs microseconds instead of a hundred NumPy
 Each function mirrors a method of :class:`~pecgym.sim.clock.EventClock` (named in its
 docstring) operation for operation and in the same order, so that both paths give the same
 floating-point results bit for bit (``tests/sim/test_sim_kernel.py`` holds them to it).
-The iteration time stays in NumPy (:meth:`~pecgym.sim.costmodel.CostModel.step_time`)
-between the two halves of an event: :func:`instance_loads` before it, :func:`run_event`
-after it.
+:func:`advance` runs events until every env is at a decision point or finished, each
+event in three parts: :func:`instance_loads`, :func:`iteration_times` (the cost model's
+``step_time``: its tables, and decode attention from its coefficients) and
+:func:`run_event`. Powers use the C library's ``pow`` as the NumPy path does
+(:func:`~pecgym.sim.costmodel.libm_pow`).
 
 State is passed as the simulator's own arrays (see :mod:`pecgym.sim.fields`), in the order
 of :data:`STATE_ARGS`.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pecgym.sim.cluster_state import EPS
+from pecgym.sim.cluster_state import EPS, MAX_EVENTS_WITHOUT_PROGRESS
 from pecgym.sim.state import DECODING, DONE, PREEMPTED, PREFILLING, RECOMPUTE, SWAP, WAITING
 
 STATE_ARGS = (
@@ -31,6 +33,61 @@ STATE_ARGS = (
 )  # fmt: skip
 """The state arrays :func:`run_event` reads and writes, in its argument order; the first nine
 are :func:`instance_loads`' state arguments."""
+_CLOCK, _FINISHED, _AT_DECISION = map(STATE_ARGS.index, ("clock", "finished", "at_decision"))
+
+
+@njit(cache=True)
+def advance(active, scratch, tables, attention, settings, state):
+    """``EventClock.advance`` after its set-up: events until no env in ``active`` is left
+    (each stops at its decision point or its end). Returns the events run (summed over the
+    envs) and whether it gave up after :data:`MAX_EVENTS_WITHOUT_PROGRESS` events without
+    progress."""
+    batch, context, prefilling, iteration = scratch
+    chunk_tokens, token_table, prefill_table = tables
+    clock, finished, at_decision = state[_CLOCK], state[_FINISHED], state[_AT_DECISION]
+    events = 0
+    stuck = 0
+    while active.any():
+        before = clock.copy()
+        instance_loads(active, *state[:9], batch, context, prefilling)
+        iteration_times(batch, context, prefilling, chunk_tokens, token_table, prefill_table,
+                        attention, iteration)  # fmt: skip
+        events += np.count_nonzero(active)
+        run_event(active, iteration, batch, prefilling, *settings, *state)
+        for e in range(active.size):
+            active[e] = active[e] and not (at_decision[e] or finished[e])
+        stuck = stuck + 1 if (before == clock).all() else 0
+        if stuck > MAX_EVENTS_WITHOUT_PROGRESS:
+            return events, True
+    return events, False
+
+
+@njit(cache=True)
+def iteration_times(batch, context, prefilling, chunk_tokens, token_table, prefill_table,
+                    attention, out):  # fmt: skip
+    """``EventClock._iteration_times``: per instance, the time of one iteration (a prefill
+    chunk beside the decode batch, or the batch alone), as ``CostModel.step_time``."""
+    num_envs, num_instances = batch.shape
+    for e in range(num_envs):
+        for i in range(num_instances):
+            batch_size = np.int64(batch[e, i])
+            chunk = chunk_tokens if prefilling[e, i] and batch_size > 0 else 0
+            tokens = chunk + batch_size
+            t = token_table[tokens] + prefill_table[chunk]
+            t = t + _decode_attention(batch_size, context[e, i], attention)
+            out[e, i] = t if tokens > 0 else 0.0
+
+
+@njit(cache=True)
+def _decode_attention(queries, context, attention):
+    """``CostModel._attention(queries, context, context)`` for one decode batch."""
+    kv_layer, q_bytes, hbm, half, flop_per_pair, flops, layers, p = attention
+    if queries <= 0:
+        return 0.0
+    t_mem = (context * kv_layer + queries * q_bytes) / hbm
+    keys_per_query = max(context, 1.0) / max(queries, 1.0)
+    t_cmp = flop_per_pair * context * (1.0 + half / keys_per_query) / flops
+    return layers * (t_mem**p + t_cmp**p) ** (1.0 / p)
 
 
 @njit(cache=True)

@@ -16,26 +16,6 @@ def room_for(free: np.ndarray, need: np.ndarray, k: np.ndarray) -> np.ndarray:
     return free >= (need / k)[:, None] - ROOM_TOLERANCE
 
 
-def feasible_starts(
-    sim: ClusterSim, envs: np.ndarray, need: np.ndarray, k: np.ndarray, *, allow_busy: bool = False
-) -> np.ndarray:
-    """``(len(envs), I)``: may a group of ``k[j]`` instances starting at each instance of env
-    ``envs[j]`` take ``need[j]`` KV tokens (and, unless ``allow_busy``, have no prefill
-    running)?"""
-    flags = room_for(sim.kv_free()[envs], need, k)
-    if not allow_busy:
-        flags &= sim.prefill_free()[envs]
-    return window_all(flags, k)
-
-
-def least_loaded_start(
-    sim: ClusterSim, envs: np.ndarray, feasible: np.ndarray, k: np.ndarray
-) -> np.ndarray:
-    """Per listed env, the feasible group start with the least KV in use (-1 where none)."""
-    load = np.where(feasible, window_sum(sim.kv_used()[envs], k), np.inf)
-    return np.where(feasible.any(axis=1), load.argmin(axis=1), -1)
-
-
 def best_group(
     sim: ClusterSim,
     envs: np.ndarray,
@@ -54,6 +34,8 @@ def best_group(
     instances in ``avoid`` count as nearly full. ``lo`` is -1 where nothing fits, and for a
     negative ``req`` (no candidate). With no options this is the env's "auto" placement.
     """
+    if sim.runs_compiled():
+        return _best_group_compiled(sim, envs, req, allowed, busy_ok, avoid)
     given = req >= 0
     if not given.any():
         return np.full(envs.size, -1), np.ones(envs.size, dtype=np.int64)
@@ -75,6 +57,20 @@ def best_group(
     own = feasible[np.arange(envs.size), np.maximum(fixed, 0)]
     lo = np.where(fixed >= 0, np.where(own, fixed, -1), lo)
     return np.where(given, lo, -1), k
+
+
+def _best_group_compiled(sim: ClusterSim, envs, req, allowed, busy_ok, avoid):
+    """:func:`best_group` by the compiled START module (the same groups bit for bit)."""
+    from pecgym.sim.kernel_start import best_groups
+
+    envs, req = np.asarray(envs, dtype=np.int64), np.asarray(req, dtype=np.int64)
+    shape = (envs.size, sim.num_instances)
+    masks = [None if m is None else np.broadcast_to(m, shape) for m in (allowed, busy_ok, avoid)]
+    return best_groups(
+        envs, req, *masks, _PENALTY, sim.sp_tokens_per_instance(), sim.kv_used(), sim.kv_free(),
+        sim.state, sim.preempt_mode, sim.resume_decode, sim.kv_host, sim.prefill_len,
+        sim.group_lo, sim.group_n, sim.prefill_req,
+    )  # fmt: skip
 
 
 def decode_pool_target(sim: ClusterSim, envs: np.ndarray, req: np.ndarray) -> np.ndarray:

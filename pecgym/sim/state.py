@@ -50,6 +50,7 @@ class Reject(IntEnum):
 
 # Plain-int aliases for the simulator's hot path (enum attribute access is slow).
 PENDING, WAITING, PREFILLING, DECODING, PREEMPTED, DONE = (int(s) for s in ReqState)
+OP_NOOP, OP_START, OP_PREEMPT, OP_MIGRATE = (int(op) for op in Op)
 KEEP, SWAP, RECOMPUTE = int(PreemptMode.KEEP), int(PreemptMode.SWAP), int(PreemptMode.RECOMPUTE)
 (
     R_OK,
