@@ -4,12 +4,15 @@ Reads the reference figures from ``../shared/reference/vidur-codellama34b.md`` (
 CodeLlama-34B on A100 TP2, the Azure 2023 conversation trace with prompts clipped so that
 prompt + output <= 4096 tokens, round-robin dispatch at arrival, Sarathi with 512-token
 chunks), runs pecgym on the same set-up with three dispatch rules (``rr`` and ``lor`` bind at
-arrival like Vidur; ``fifo`` is pecgym's late-binding global queue) and writes the table to
-``docs/peer_comparison.md`` and ``docs/results/peer_comparison.csv``.
+arrival like Vidur; ``fifo`` is pecgym's late-binding global queue), and ``rr`` again with
+``cluster.chunked_prefill`` (a lone prefill also goes 512 tokens per iteration, as in
+Sarathi), and writes the table to ``docs/peer_comparison.md`` and
+``docs/results/peer_comparison.csv``.
 
 Usage (from the project root; about 5 minutes on 2 cores)::
 
-    python scripts/peer_comparison.py [--policies rr,lor,fifo] [--replicas 4,16] [--reuse]
+    python scripts/peer_comparison.py [--policies rr,lor,fifo] [--chunked rr] [--replicas 4,16]
+                                      [--reuse]
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ def clipped_trace(folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policies", default="rr,lor,fifo")
+    parser.add_argument("--chunked", default="rr", help="policies also run with chunked_prefill")
     parser.add_argument("--replicas", default="4,16")
     parser.add_argument("--reuse", action="store_true", help="rewrite the page from the CSV")
     args = parser.parse_args()
@@ -86,22 +90,26 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         trace = clipped_trace(Path(tmp))
+        runs = [(p, False) for p in args.policies.split(",") if p]
+        runs += [(p, True) for p in args.chunked.split(",") if p]
         for replicas in [int(r) for r in args.replicas.split(",")]:
-            config = EnvConfig.build(
-                {
-                    "cluster": {"model": "codellama-34b", "gpu": "a100", "tp": 2,
-                                "num_instances": replicas, "chunk_tokens": 512},
-                    "workload": {"source": str(trace), "num_requests": None},
-                }
-            )  # fmt: skip
-            scenario = Scenario(f"{replicas} replicas", config)
-            for policy in args.policies.split(","):
+            for policy, chunked in runs:
+                config = EnvConfig.build(
+                    {
+                        "cluster": {"model": "codellama-34b", "gpu": "a100", "tp": 2,
+                                    "num_instances": replicas, "chunk_tokens": 512,
+                                    "chunked_prefill": chunked},
+                        "workload": {"source": str(trace), "num_requests": None},
+                    }
+                )  # fmt: skip
+                scenario = Scenario(f"{replicas} replicas", config)
                 started = time.perf_counter()
                 summary = run_evaluation([policy], scenario, [0], progress=False).summary
-                row = {"replicas": replicas, "simulator": f"pecgym {policy}"}
+                label = f"pecgym {policy}" + (", chunked prefill" if chunked else "")
+                row = {"replicas": replicas, "simulator": label}
                 row.update({name: float(summary[key].iloc[0]) for name, key in METRICS.items()})
                 rows.append(row)
-                print(f"{replicas} replicas, {policy}: {time.perf_counter() - started:.0f} s")
+                print(f"{replicas} replicas, {label}: {time.perf_counter() - started:.0f} s")
             rows.append({"replicas": replicas, "simulator": "Vidur (rr, Sarathi-512)",
                          **reference.loc[replicas].to_dict()})  # fmt: skip
     table = pd.DataFrame(rows)
@@ -119,8 +127,10 @@ def write_page(table: pd.DataFrame) -> None:
         "from `../shared/reference/vidur-codellama34b.md` (round robin at arrival, Sarathi "
         "scheduler). pecgym runs three dispatch rules: `rr` (round robin at arrival, as "
         "Vidur), `lor` (least outstanding requests at arrival, as Splitwise-sim) and `fifo` "
-        "(pecgym's global queue, bound when an instance is free). Seconds; "
-        "`python scripts/peer_comparison.py` regenerates this page.",
+        "(pecgym's global queue, bound when an instance is free). pecgym's engine prefills "
+        "a lone prompt in one pass by default; `chunked prefill` rows set "
+        "`cluster.chunked_prefill`, so that a lone prompt also goes 512 tokens per iteration "
+        "as in Sarathi. Seconds; `python scripts/peer_comparison.py` regenerates this page.",
         "",
         "| replicas | simulator | " + " | ".join(METRICS) + " |",
         "|---|---|" + "---|" * len(METRICS),
@@ -132,19 +142,20 @@ def write_page(table: pd.DataFrame) -> None:
         "",
         "pecgym with the same dispatch as Vidur (`rr`), relative to Vidur (%):",
         "",
-        "| replicas | " + " | ".join(METRICS) + " |",
-        "|---|" + "---|" * len(METRICS),
+        "| replicas | pecgym | " + " | ".join(METRICS) + " |",
+        "|---|---|" + "---|" * len(METRICS),
     ]
     for replicas, group in table.groupby("replicas"):
-        ours = group[group.simulator == "pecgym rr"]
         theirs = group[group.simulator.str.startswith("Vidur")]
-        if ours.empty or theirs.empty:
-            continue
-        cells = []
-        for metric in METRICS:
-            a, b = float(ours[metric].iloc[0]), float(theirs[metric].iloc[0])
-            cells.append(f"{100 * (a - b) / b:+.0f}" if b else "-")
-        lines.append(f"| {replicas} | " + " | ".join(cells) + " |")
+        for name in ("pecgym rr", "pecgym rr, chunked prefill"):
+            ours = group[group.simulator == name]
+            if ours.empty or theirs.empty:
+                continue
+            cells = []
+            for metric in METRICS:
+                a, b = float(ours[metric].iloc[0]), float(theirs[metric].iloc[0])
+                cells.append(f"{100 * (a - b) / b:+.0f}" if b else "-")
+            lines.append(f"| {replicas} | {name[7:]} | " + " | ".join(cells) + " |")
     (ROOT / "docs" / "peer_comparison.md").write_text("\n".join(lines) + "\n")
     print(f"wrote docs/peer_comparison.md\n{table.to_string(index=False)}")
 

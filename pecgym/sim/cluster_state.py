@@ -38,10 +38,11 @@ ROOM_TOLERANCE = EPS
 KERNELS = ("auto", "numba", "numpy")
 """How the simulator runs its hot path (the event clock, START commands, and the env's row
 choice and action codec): compiled with numba, or NumPy calls. ``auto`` (unless the
-environment variable ``PECGYM_KERNEL`` names another) starts with NumPy and switches to numba,
-if it is installed, once it has run :data:`COMPILE_AFTER_EVENTS` events (summed over the envs)
-or expects to (about two per request loaded: its arrival and its completion), so that short runs do
-not pay numba's start-up (about 0.5 s). Both give the same results bit for bit."""
+environment variable ``PECGYM_KERNEL`` names another) starts with NumPy and switches to
+numba, if it is installed, once it has run :data:`COMPILE_AFTER_EVENTS` events (summed over
+the envs) or expects to (about two per request loaded: its arrival and its completion), so
+that short runs do not pay numba's start-up (about 0.5 s). Both give the same results bit
+for bit."""
 KERNEL_VARIABLE = "PECGYM_KERNEL"
 COMPILE_AFTER_EVENTS = 2000
 MAX_EVENTS_WITHOUT_PROGRESS = 10_000
@@ -95,9 +96,8 @@ class ClusterState:
             self.load(env, workload)
 
     def runs_compiled(self) -> bool:
-        """Whether the clock and the START commands run compiled (:mod:`pecgym.sim.kernel`):
-        the simulator's ``kernel`` choice (see :data:`KERNELS`), except that a recorded
-        timeline needs the NumPy path."""
+        """Whether the hot path runs compiled now: the simulator's ``kernel`` choice (see
+        :data:`KERNELS`), except that a recorded timeline needs the NumPy path."""
         if self.timeline is not None or self.kernel == "numpy":
             return False
         events = max(self.events_run, self.events_planned)
@@ -146,13 +146,12 @@ class ClusterState:
             self.latency_sensitive[env, :n] = workload.latency_sensitive
         self.exists[env, :n] = True
         self.prefill_len[env, :n] = workload.input_tokens
-        self.prompt_prefill_work[env, :n] = self.cost.prefill_time(
-            workload.input_tokens[:, None],
-            0,
-            np.arange(1, self.num_instances + 1)[None, :],
-            sp_method=self.config.sp_method,
-        )
-        self.jct_alone[env, :n] = self._jct_alone(workload)
+        # per distinct prompt length (traces repeat them), then per request
+        tokens, index = np.unique(workload.input_tokens, return_inverse=True)
+        sizes = np.arange(1, self.num_instances + 1)[None, :]
+        work = self.solo_prefill_time(tokens[:, None].astype(np.float64), sizes)[index.reshape(-1)]
+        self.prompt_prefill_work[env, :n] = work
+        self.jct_alone[env, :n] = self._jct_alone(workload, work)
         if self.timeline is not None and env == self.timeline_env:
             self.timeline.clear()
         self.horizon_at[env] = self._horizon(workload)
@@ -161,13 +160,24 @@ class ClusterState:
         self._kv_views = None
         self._queued_memo = None
 
-    def _jct_alone(self, workload: Workload) -> np.ndarray:
+    def solo_prefill_time(self, tokens: np.ndarray, sp: np.ndarray) -> np.ndarray:
+        """Seconds to prefill ``tokens`` (float) alone on a group of ``sp`` instances (both
+        arrays of one shape, or broadcasting): one pass, or in chunks on one instance with
+        ``chunked_prefill``."""
+        work = self.cost.prefill_time_unchecked(tokens, sp, self.config.sp_method)
+        if self.config.chunked_prefill:
+            tokens, sp = np.broadcast_arrays(tokens, sp)
+            work = np.where(sp == 1, self.cost.chunked_prefill_time(tokens), work)
+        return work
+
+    def _jct_alone(self, workload: Workload, prefill_work: np.ndarray) -> np.ndarray:
         """Per request, its JCT alone on an idle cluster: the prefill on the group its KV
-        needs, then one decode iteration per later token at the mean context (the decode
-        step is affine in the context, so this is the exact sum)."""
+        needs (``prefill_work``: per request and group size), then one decode iteration per
+        later token at the mean context (the decode step is affine in the context, so this
+        is the exact sum)."""
         inputs, outputs = workload.input_tokens, workload.output_tokens
         k = self.sp_degree_for(inputs)
-        prefill = self.cost.prefill_time(inputs, 0, k, sp_method=self.config.sp_method)
+        prefill = prefill_work[np.arange(len(workload)), k - 1]
         context = (inputs + (outputs + 1) / 2.0) / k
         ones = np.ones(len(workload), dtype=np.int64)
         step = self.cost.step_time(np.zeros_like(ones), ones, context)

@@ -265,9 +265,9 @@ class CommandRunner(Transitions):
         """
         if self.runs_compiled() and np.ndim(env) == 1 and np.shape(env) == np.shape(req):
             return self._start_kernel()[0].start_requirements(
-                env, req, self.sp_tokens_per_instance(), self.num_instances, self.state,
-                self.preempt_mode, self.resume_decode, self.kv_host, self.prefill_len,
-                self.group_lo, self.group_n,
+                np.asarray(env, dtype=np.int64), np.asarray(req, dtype=np.int64),
+                self.sp_tokens_per_instance(), self.num_instances, self.state, self.preempt_mode,
+                self.resume_decode, self.kv_host, self.prefill_len, self.group_lo, self.group_n,
             )  # fmt: skip
         kept = (self.state[env, req] == PREEMPTED) & (self.preempt_mode[env, req] == KEEP)
         need = np.where(kept, 0.0, self.kv_to_load(env, req))
@@ -344,8 +344,8 @@ class CommandRunner(Transitions):
         prefill_len = self.prefill_len[env[pre], req[pre]]
         special = prefill_len != self.input_tokens[env[pre], req[pre]]
         if special.any():  # a recompute prefills the prompt and the tokens generated so far
-            work[special] = self.cost.prefill_time_unchecked(
-                prefill_len[special].astype(np.float64), n[pre][special], self.config.sp_method
+            work[special] = self.solo_prefill_time(
+                prefill_len[special].astype(np.float64), n[pre][special]
             )
         redo_work = fresh[pre] | moved[pre]
         self.prefill_work[env[pre], req[pre]] = np.where(

@@ -23,6 +23,10 @@ class ClusterConfig:
         model, gpu, tp: what each instance runs on (see :mod:`pecgym.sim.hardware`).
         num_instances: instances in the cluster (at most 64).
         chunk_tokens: prefill tokens carried by one mixed (prefill + decode) iteration.
+        chunked_prefill: a prefill running alone on one instance also goes ``chunk_tokens``
+            tokens per iteration (Sarathi, vLLM's chunked prefill) instead of in one pass
+            (LoongServe, PecSched: one pass over the weights for the whole prompt); a
+            sequence-parallel prefill over several instances is one pass either way.
         sp_method: sequence-parallel prefill over several instances: ``"ulysses"`` (fast SP,
             all-to-all) or ``"ring"`` (ring attention).
         sp_tokens_per_instance: KV tokens one instance of an SP group is sized for
@@ -63,6 +67,7 @@ class ClusterConfig:
     tp: int = 1
     num_instances: int = 8
     chunk_tokens: int = 512
+    chunked_prefill: bool = False
     sp_method: str = "ulysses"
     sp_tokens_per_instance: int = 65536
     short_threshold: int = 4096

@@ -428,6 +428,22 @@ class CostModel:
             raise ValueError("sp must be >= 1")
         return _out(scalar, self._prefill(n, c, s, sp_method))
 
+    def chunked_prefill_time(self, tokens: ArrayLike, chunk: int | None = None) -> FloatOrArray:
+        """Wall time for one instance to prefill ``tokens`` new tokens alone in chunks of
+        ``chunk`` tokens (default: the engine's ``chunk_tokens``), one iteration each, every
+        chunk attending to the chunks before it (Sarathi's chunked prefill)."""
+        scalar, (n,) = _arrays(tokens)
+        chunk = self.chunk_tokens if chunk is None else int(chunk)
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        total, zero = np.zeros_like(n), np.zeros_like(n)
+        done = 0.0
+        while (n > done).any():
+            part = np.minimum(np.maximum(n - done, 0.0), chunk)
+            total = total + self._iteration(part, np.full_like(n, done), zero, zero)
+            done += chunk
+        return _out(scalar, total)
+
     def prefill_time_unchecked(
         self, tokens: np.ndarray, sp: np.ndarray, sp_method: str
     ) -> np.ndarray:

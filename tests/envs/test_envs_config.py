@@ -24,6 +24,7 @@ OTHER = {
     "cluster.tp": 2,
     "cluster.num_instances": 6,
     "cluster.chunk_tokens": 256,
+    "cluster.chunked_prefill": True,
     "cluster.sp_method": "ring",
     "cluster.sp_tokens_per_instance": 32768,
     "cluster.short_threshold": 2048,

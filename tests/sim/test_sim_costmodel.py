@@ -442,3 +442,16 @@ def test_eight_bit_weights_halve_weight_memory_and_fit_mixtral_on_one_a100() -> 
 def test_unsupported_weight_bits_are_rejected() -> None:
     with pytest.raises(ValueError, match="weight_bits"):
         CostModel("llama-3-8b", "a100", 1, weight_bits=4)
+
+
+def test_chunked_prefill_time_sums_its_chunks() -> None:
+    cm = CostModel("llama-3-8b", "a100", 1)
+    tokens = np.array([0, 100, 512, 513, 2048])
+    out = cm.chunked_prefill_time(tokens)
+    assert out[0] == 0.0 and out[1] == cm.iteration_time(100, 0, 0)
+    assert out[2] == cm.iteration_time(512, 0, 0)
+    assert out[3] == pytest.approx(out[2] + cm.iteration_time(1, 0, 0, prefill_context=512))
+    assert (out[1:] >= cm.prefill_time(tokens[1:]) * (1 - 1e-12)).all()  # never faster
+    assert cm.chunked_prefill_time(2048, chunk=4096) == pytest.approx(cm.prefill_time(2048))
+    with pytest.raises(ValueError, match="chunk"):
+        cm.chunked_prefill_time(100, chunk=0)

@@ -79,6 +79,23 @@ def test_lone_request_timings_match_cost_model() -> None:
     assert row["t_finish"] == pytest.approx(0.5 + expected_jct, rel=REL)
 
 
+def test_chunked_prefill_alone_takes_one_iteration_per_chunk() -> None:
+    """With ``chunked_prefill`` a lone prompt goes 512 tokens per iteration, each chunk
+    attending to the ones before it (Sarathi); the default is one pass, which is faster."""
+    sim = make_sim((0.0, 1020, 50), chunked_prefill=True)
+    replay(sim, FIFOPolicy().decide)
+    cost = sim.cost
+    chunks = cost.iteration_time(512, 0, 0) + cost.iteration_time(508, 0, 0, prefill_context=512)
+    assert frame(sim).loc[0, "ttft"] == pytest.approx(chunks, rel=REL)
+    assert cost.prefill_time(1020) < 0.95 * chunks
+    # a prompt of one chunk or less is one iteration either way; SP groups are one pass
+    assert cost.chunked_prefill_time(300) == cost.iteration_time(300, 0, 0)
+    long = make_sim((0.0, 200_000, 5), num_instances=4, chunked_prefill=True)
+    replay(long, FIFOPolicy().decide)
+    row = frame(long).loc[0]
+    assert row["ttft"] == pytest.approx(long.cost.prefill_time(200_000, 0, 4), rel=REL)
+
+
 def test_single_output_token_finishes_at_first_token() -> None:
     sim = make_sim((0.0, 3000, 1))
     replay(sim, FIFOPolicy().decide)
