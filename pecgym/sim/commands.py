@@ -14,6 +14,7 @@ from pecgym.sim.groups import (
 from pecgym.sim.state import (
     DECODING,
     KEEP,
+    NO_PREEMPT,
     PREEMPTED,
     PREFILLING,
     R_ACTED,
@@ -31,7 +32,6 @@ from pecgym.sim.state import (
 )
 from pecgym.sim.transitions import Transitions
 
-NO_PREEMPT = 0
 _START, _PREEMPT, _MIGRATE = int(Op.START), int(Op.PREEMPT), int(Op.MIGRATE)
 
 

@@ -17,6 +17,7 @@ from pecgym.sim.kernel import _add_group, _is_queued, _used
 from pecgym.sim.state import (
     DECODING,
     KEEP,
+    NO_PREEMPT,
     PREEMPTED,
     PREFILLING,
     R_ACTED,
@@ -31,8 +32,6 @@ from pecgym.sim.state import (
     RECOMPUTE,
     SWAP,
 )
-
-NO_PREEMPT = 0
 
 START_ARGS = (
     "clock", "num_requests", "exists", "state", "preempt_mode", "resume_decode", "kv_host",
@@ -64,6 +63,7 @@ def start_requirements(env, req, per_instance, num_instances, state, preempt_mod
 @njit(cache=True)
 def _requirement(e, r, per_instance, num_instances, state, preempt_mode, resume_decode, kv_host,
                  prefill_len, group_lo, group_n):  # fmt: skip
+    """``start_requirements`` of one request: KV to place, group size, fixed group start."""
     preempted = state[e, r] == PREEMPTED
     k = _group_size(e, r, per_instance, num_instances, state, preempt_mode, prefill_len, group_n)
     if preempted and preempt_mode[e, r] == KEEP:

@@ -51,6 +51,7 @@ class Reject(IntEnum):
 # Plain-int aliases for the simulator's hot path (enum attribute access is slow).
 PENDING, WAITING, PREFILLING, DECODING, PREEMPTED, DONE = (int(s) for s in ReqState)
 OP_NOOP, OP_START, OP_PREEMPT, OP_MIGRATE = (int(op) for op in Op)
+NO_PREEMPT = 0  # a START's mode: require free instances; a request's mode: not paused
 KEEP, SWAP, RECOMPUTE = int(PreemptMode.KEEP), int(PreemptMode.SWAP), int(PreemptMode.RECOMPUTE)
 (
     R_OK,
