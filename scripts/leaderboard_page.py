@@ -5,7 +5,7 @@ The records live in ``docs/results/leaderboard/`` (``episodes.csv``, ``summary.c
 alters results delete that folder first (the leaderboard refuses records of another config).
 The page quotes the table, the scale's anchors and the suite's wall time.
 
-Usage (from the project root; about 10 minutes on 2 cores)::
+Usage (from the project root; about 3 minutes on 2 cores)::
 
     python scripts/leaderboard_page.py [--workers 2] [--reuse]
 """

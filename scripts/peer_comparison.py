@@ -9,7 +9,7 @@ arrival like Vidur; ``fifo`` is pecgym's late-binding global queue), and ``rr`` 
 Sarathi), and writes the table to ``docs/peer_comparison.md`` and
 ``docs/results/peer_comparison.csv``.
 
-Usage (from the project root; about 5 minutes on 2 cores)::
+Usage (from the project root; about 1 minute on 2 cores)::
 
     python scripts/peer_comparison.py [--policies rr,lor,fifo] [--chunked rr] [--replicas 4,16]
                                       [--reuse]

@@ -7,7 +7,7 @@ through the env's actions, on the same seeds, then writes
 * ``docs/results/*.csv``: one row per (policy, seed) and the tables (the data behind it);
 * ``docs/img/*.png``: CDFs of short-request queueing delay and LS TTFT, metric bars.
 
-Usage (from the project root; 5-7 minutes on 2 cores)::
+Usage (from the project root; about 3 minutes on 2 cores)::
 
     python scripts/reproduce_results.py                  # full scenarios, seeds 0 and 1
     python scripts/reproduce_results.py --quick          # reduced scenarios (seconds)
@@ -163,7 +163,7 @@ actions (heuristics encode their simulator commands; no invalid action in any ru
 same workloads and seeds ({seeds}); figures are means over seeds. **{passed} of {total}
 claims reproduced.**
 
-Regenerate (5-7 minutes on 2 cores; the trace must be in `traces/` or
+Regenerate (about 3 minutes on 2 cores; the trace must be in `traces/` or
 `../shared/traces/`, or given with `--trace`):
 
 ```bash

@@ -7,7 +7,7 @@ objective (mean and 95% confidence interval over seeds), the secondary metrics, 
 requests and the steps per request (mean, and the worst episode). Results are data:
 ``docs/results/scenarios.csv`` (one row per policy, scenario and seed) and the page.
 
-Usage (from the project root; about 10 minutes on 2 cores)::
+Usage (from the project root; about 3 minutes on 2 cores)::
 
     python scripts/scenario_table.py              # all test seeds (20 per scenario)
     python scripts/scenario_table.py --seeds 5    # the first 5 test seeds
