@@ -2,10 +2,12 @@
 
 :func:`choose_rows` fills the same rows as the NumPy path: every view ranks its requests by
 the same unique integer scores, so sorting them picks the same requests in the same order
-(``tests/envs/test_env_rows.py`` compares both).
+(``tests/sim/test_sim_kernel.py`` compares both at every step of whole episodes).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from numba import njit
@@ -29,9 +31,14 @@ def choose_rows_compiled(
     run_slots: np.ndarray,
 ) -> None:
     """Fill the rows of ``view`` (see :func:`choose_rows`); ``queued`` is ``sim.queued(win)``."""
-    views = np.array([VIEW_CODES.index(name) for name in view.queue_views])
     arrays = (sim.read(name) for name in _READS)
+    views = _view_codes(view.queue_views)
     choose_rows(queue_slots, run_slots, views, view.view_size, win.start, queued, *arrays)
+
+
+@functools.cache
+def _view_codes(names: tuple[str, ...]) -> np.ndarray:
+    return np.array([VIEW_CODES.index(name) for name in names])
 
 
 @njit(cache=True)
