@@ -227,14 +227,16 @@ def decode(sim: ClusterSim, rows: RowView, layout: ActionLayout, actions: np.nda
     if sim.runs_compiled():
         from pecgym.envs import actions_kernel as kernel
 
-        commands = Commands.empty(n)
+        commands, auto = Commands.empty(n), np.zeros(n, dtype=bool)
         fields = (commands.op, commands.req, commands.lo, commands.n)
-        decoded = kernel.decode_actions(
+        kernel.decode_actions(
             np.asarray(actions, dtype=np.int64), rows.slots, layout.kernel_layout, MODE_ARRAY,
-            OP_OF_KIND, *_codec_inputs(sim), *fields, commands.decode_to, commands.mode,
+            OP_OF_KIND, *_codec_inputs(sim), *fields, commands.decode_to, commands.mode, auto,
         )  # fmt: skip
-        if decoded:  # else a START with auto placement: the NumPy path searches its group
-            return commands
+        if auto.any():  # STARTs with auto placement: the group search below
+            e = np.flatnonzero(auto)
+            commands.lo[e] = best_group(sim, e, commands.req[e])[0]
+        return commands
     kind, row, a, b = layout.split(actions)
     envs = np.arange(n)
     column = np.where(kind == 1, row, layout.queue_rows + row)

@@ -3,8 +3,8 @@
 :func:`decode_actions` and :func:`encode_starts` mirror :func:`~pecgym.envs.actions.decode`
 and the START part of :func:`~pecgym.envs.actions.encode` one env at a time, so both paths
 give the same commands and actions (``tests/sim/test_sim_kernel.py`` runs whole episodes
-through each). A START with "auto" placement is left to the NumPy path (its group search is
-:func:`~pecgym.sim.placement.best_group`).
+through each). The group of a START with "auto" placement is left to the caller: it is
+:func:`~pecgym.sim.placement.best_group`'s search.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ CODEC_ARGS = (
 @njit(cache=True, boundscheck=True)
 def decode_actions(actions, slots, layout, modes, op_of_kind, pool_size, per_instance, kv_free,
                    state, preempt_mode, resume_decode, prefill_len, group_n, prefill_req, op,
-                   req, lo, n, decode_to, mode):  # fmt: skip
-    """``decode`` into the command arrays (which hold :meth:`Commands.empty`). Returns
-    False, changing nothing further, at the first START with auto placement."""
+                   req, lo, n, decode_to, mode, auto):  # fmt: skip
+    """``decode`` into the command arrays (which hold :meth:`Commands.empty`), and ``auto``:
+    the envs whose START has auto placement (``lo`` -1 there, for the caller to search)."""
     queue_rows, placements, preempt_offset, migrate_offset, num_instances = layout
     for e in range(actions.size):
         action = actions[e]
@@ -45,13 +45,12 @@ def decode_actions(actions, slots, layout, modes, op_of_kind, pool_size, per_ins
         op[e] = OP_NOOP if r < 0 else op_of_kind[kind]
         req[e] = max(r, 0)
         if op[e] == OP_START:
-            if a == 0:
-                return False
             k = _group_size(e, r, per_instance, num_instances, state, preempt_mode, prefill_len,
                             group_n)  # fmt: skip
+            auto[e] = a == 0
             lo[e] = a - 1
             n[e] = k
-            mode[e] = KEEP
+            mode[e] = 0 if auto[e] else KEEP
             target = -1
             if _needs_prefill_slot(e, r, state, preempt_mode, resume_decode):
                 target = _pool_target(e, r, pool_size, kv_free, prefill_len)
@@ -60,7 +59,6 @@ def decode_actions(actions, slots, layout, modes, op_of_kind, pool_size, per_ins
             mode[e] = modes[min(a, modes.size - 1)]
         elif kind == 3 and r >= 0:
             lo[e] = a
-    return True
 
 
 @njit(cache=True, boundscheck=True)

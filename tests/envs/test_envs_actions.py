@@ -11,6 +11,7 @@ from conftest import busy_core
 import pecgym  # noqa: F401  (registers the env ids)
 from pecgym.envs.actions import KINDS, ActionLayout, decode
 from pecgym.envs.sampling import sample_masked_actions
+from pecgym.sim.cluster_state import KERNEL_VARIABLE
 from pecgym.sim.state import Op, Reject
 
 CASES = {
@@ -47,10 +48,17 @@ def reference_masks(core) -> np.ndarray:
     return out
 
 
+@pytest.mark.parametrize("kernel", ["numpy", "numba"])
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("steps", [60, 250])
-def test_masks_equal_the_simulators_checks_on_every_action(case: str, steps: int) -> None:
+def test_masks_equal_the_simulators_checks_on_every_action(
+    case: str, steps: int, kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The masks (NumPy) against every action decoded and checked by the simulator, with
+    the codec and the checks in NumPy and compiled."""
+    monkeypatch.setenv(KERNEL_VARIABLE, kernel)
     core = busy_core(6, steps, seed=steps, wait=0.5, **CASES[case])
+    assert core.sim.runs_compiled() == (kernel == "numba")
     masks = core.action_masks()
     reference = reference_masks(core)
     wrong = np.argwhere(masks != reference)
